@@ -1,0 +1,44 @@
+"""Shared helpers for the benchmarks: the served engine in-process, and a gateway in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def load_engine(max_batch_size: int = 32):
+    from gateway.app import build_engine
+    from gateway.config import Settings
+    from gateway.metrics import Metrics
+
+    settings = Settings.load(ROOT / "configs" / "default.yaml", max_batch_size=max_batch_size)
+    return build_engine(settings, Metrics())
+
+
+def start_gateway(tmp: Path, env: dict[str, str] | None = None):
+    from conftest import start_server  # the same launcher the tests use
+
+    return start_server(tmp, env)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def table(rows: list[list[object]], header: list[str]) -> str:
+    cells = [header] + [[f"{c:.3g}" if isinstance(c, float) else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths)) for r in cells]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,59 @@
+"""The application factory: builds a FastAPI app around an engine, so tests can make their own."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from .auth import StaticKeys
+from .config import Settings
+from .engines.hf import EngineStats, HFEngine
+from .errors import install_error_handlers
+from .metrics import Metrics
+from .middleware import GatewayMiddleware
+from .model_loader import load_model, pick_device_and_dtype, resolve_model
+from .routers import openai, ops
+from .serving import Serving
+
+log = logging.getLogger("lethe")
+
+
+def build_engine(settings: Settings, metrics: Metrics) -> HFEngine:
+    resolved = resolve_model(settings.model, settings.cache_dir)
+    device, dtype = pick_device_and_dtype(settings.device, settings.dtype)
+    model, tokenizer = load_model(resolved, device, dtype)
+    log.info("loaded %s on %s (%s)", resolved.served_name, device, dtype)
+    return HFEngine(
+        model, tokenizer, settings.served_model_name or resolved.served_name,
+        max_model_len=settings.max_model_len, max_batch_size=settings.max_batch_size,
+        max_waiting=settings.max_waiting, stats=EngineStats(on_step=metrics.on_engine_step),
+    )
+
+
+def create_app(settings: Settings | None = None, engine: HFEngine | None = None) -> FastAPI:
+    settings = settings or Settings.load()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        nonlocal engine
+        engine = engine or build_engine(settings, metrics)
+        engine.start()
+        app.state.engine = engine
+        app.state.serving = Serving(engine, settings, metrics)
+        try:
+            yield
+        finally:
+            engine.shutdown()
+
+    app = FastAPI(title="Lethe", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.keys = StaticKeys(settings.api_keys)
+    install_error_handlers(app)
+    app.include_router(openai.router)
+    app.include_router(ops.router)
+    app.add_middleware(GatewayMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    return app

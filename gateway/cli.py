@@ -1,0 +1,42 @@
+"""`lethe` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lethe", description="Lethe: an inference-time unlearning gateway")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the model behind the OpenAI-compatible API")
+    serve.add_argument("--config", help="YAML settings file (see configs/default.yaml)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights never come from a hub at run time
+    if args.command == "serve":
+        return _serve(args)
+    return 2
+
+
+def _serve(args) -> int:
+    import uvicorn
+
+    from .app import create_app
+    from .config import Settings
+
+    settings = Settings.load(args.config, host=args.host, port=args.port)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if not settings.api_keys:
+        logging.getLogger("lethe").warning("no API keys configured: set LETHE_API_KEYS or api_keys in the config")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
+                access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

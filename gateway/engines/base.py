@@ -1,0 +1,98 @@
+"""The engine interface: what the HTTP layer needs from anything that generates tokens.
+
+The in-process transformers engine implements it today; a vLLM engine can implement it later
+without the routers noticing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Protocol, Sequence
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    max_tokens: int
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    logprobs: bool = False
+    top_logprobs: int = 0
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+@dataclass
+class RowPlan:
+    """Per-row interventions for one generation; an empty plan leaves the row untouched.
+
+    `steering` maps layer index -> vector added to that layer's output for this row only.
+    `banned` and `guard` are shared, compiled objects whose `start(...)` gives each row its own
+    state, so one plan can serve the n choices of a request.
+    """
+
+    steering: dict[int, Any] = field(default_factory=dict)
+    banned: Any = None
+    guard: Any = None
+    refusal_text: str | None = None  # sent instead of a content_filter cut, when the policy asks
+
+    @property
+    def empty(self) -> bool:
+        return not self.steering and self.banned is None and self.guard is None
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    request_id: str
+    prompt_ids: Sequence[int]
+    params: SamplingParams
+    plan: RowPlan | None = None
+
+
+@dataclass(frozen=True)
+class TopLogprob:
+    token: str
+    logprob: float
+    bytes: list[int]
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    token: str
+    logprob: float
+    bytes: list[int]
+    top_logprobs: list[TopLogprob]
+
+
+@dataclass
+class GenerationOutput:
+    """One step's worth of a row's output: a text delta (possibly empty) and, on the last, why it ended."""
+
+    text: str
+    token_count: int  # completion tokens generated so far
+    prompt_tokens: int
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    finish_reason: str | None = None  # stop | length | content_filter | error
+
+
+class EngineOverloaded(RuntimeError):
+    """The waiting queue is full; the caller should retry later."""
+
+
+class Engine(Protocol):
+    model_name: str
+    max_model_len: int
+    tokenizer: Any
+
+    def start(self) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+    def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationOutput]: ...
+
+    def render_chat(self, messages: list[dict[str, str]]) -> list[int]: ...
+
+    def encode(self, text: str) -> list[int]: ...

@@ -1,0 +1,454 @@
+"""In-process transformers engine with continuous batching.
+
+One background thread owns the model. Each loop iteration it (1) prefills the requests that
+arrived since the last step, as one left-padded batch, and merges their KV cache into the
+running batch, then (2) runs one decode step for every running row. A request therefore joins
+at the next step instead of waiting for the whole batch to finish. Rows leave as soon as they
+finish or their client goes away, and padding columns no row needs are trimmed.
+
+Each row carries its own sampling parameters, stop conditions and plan (steering vectors,
+token bans, text guard), so one batch can mix requests that trigger nothing with requests
+that do, and untriggered rows see exactly the computation they would see without Lethe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Callable
+
+import torch
+from transformers import DynamicCache
+
+from .base import (
+    EngineOverloaded,
+    GenerationOutput,
+    GenerationRequest,
+    RowPlan,
+    TokenLogprob,
+    TopLogprob,
+)
+from .text import IncrementalDetokenizer, StopStringMatcher
+from .tokens import TokenBytes
+
+log = logging.getLogger("lethe.engine")
+
+
+@dataclass
+class EngineStats:
+    """Hooks the engine calls so metrics live outside it."""
+
+    on_step: Callable[[int, int], None] = lambda batch_size, new_tokens: None
+
+
+@dataclass
+class _Row:
+    request: GenerationRequest
+    emit: Callable[[GenerationOutput], None]
+    detokenizer: IncrementalDetokenizer
+    stops: StopStringMatcher
+    generator: torch.Generator | None
+    plan: RowPlan
+    ban_state: object | None = None
+    guard: object | None = None
+    generated: int = 0
+    next_token: int = -1
+    finished: bool = False
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+
+    @property
+    def request_id(self) -> str:
+        return self.request.request_id
+
+
+class HFEngine:
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        model_name: str,
+        *,
+        max_model_len: int = 4096,
+        max_batch_size: int = 32,
+        max_waiting: int = 256,
+        max_prefill_tokens: int = 8192,
+        stats: EngineStats | None = None,
+    ):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.model_name = model_name
+        self.device = next(model.parameters()).device
+        self.max_model_len = min(max_model_len, getattr(model.config, "max_position_embeddings", max_model_len))
+        self.max_batch_size = max_batch_size
+        self.max_waiting = max_waiting
+        self.max_prefill_tokens = max_prefill_tokens
+        self.stats = stats or EngineStats()
+        self.eos_ids = self._eos_ids()
+        self.token_bytes = TokenBytes(tokenizer)
+        self.steering = None  # steering.hooks.GatedSteering, installed by the pipeline when used
+
+        self._incoming: queue.Queue[_Row] = queue.Queue()
+        self._aborted: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+        self._rows: list[_Row] = []
+        self._cache: DynamicCache | None = None
+        self._mask: torch.Tensor | None = None  # [batch, cached positions], 0 = padding
+
+    # ---- public interface -------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="lethe-engine", daemon=True)
+            self._thread.start()
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    @property
+    def num_running(self) -> int:
+        return len(self._rows)
+
+    @property
+    def num_waiting(self) -> int:
+        return self._incoming.qsize()
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
+    def render_chat(self, messages: list[dict[str, str]]) -> list[int]:
+        # A trailing assistant message is a prefill: the model continues it instead of starting anew.
+        prefill = bool(messages) and messages[-1]["role"] == "assistant"
+        ids = self.tokenizer.apply_chat_template(
+            messages,
+            add_generation_prompt=not prefill,
+            continue_final_message=prefill,
+            tokenize=True,
+            return_dict=False,
+        )
+        if isinstance(ids, dict) or hasattr(ids, "input_ids"):
+            ids = ids["input_ids"]
+        return list(ids)
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationOutput]:
+        loop = asyncio.get_running_loop()
+        outputs: asyncio.Queue[GenerationOutput] = asyncio.Queue()
+
+        def emit(output: GenerationOutput) -> None:
+            try:
+                loop.call_soon_threadsafe(outputs.put_nowait, output)
+            except RuntimeError:  # the event loop is gone (server shutting down)
+                pass
+
+        self._submit(self._new_row(request, emit))
+        done = False
+        try:
+            while not done:
+                output = await outputs.get()
+                done = output.finish_reason is not None
+                yield output
+        finally:
+            if not done:  # the consumer went away: free the row at the next step
+                self.abort(request.request_id)
+
+    def abort(self, request_id: str) -> None:
+        with self._lock:
+            self._aborted.add(request_id)
+        self._wake.set()
+
+    # ---- admission ----------------------------------------------------------------------------
+
+    def _new_row(self, request: GenerationRequest, emit) -> _Row:
+        params = request.params
+        generator = None
+        if not params.greedy:
+            generator = torch.Generator(device=self.device)
+            if params.seed is not None:
+                generator.manual_seed(params.seed)
+            else:
+                generator.seed()
+        plan = request.plan or RowPlan()
+        ban_state = plan.banned.start(request.prompt_ids) if plan.banned is not None else None
+        return _Row(
+            request=request,
+            emit=emit,
+            detokenizer=IncrementalDetokenizer(self.tokenizer, request.prompt_ids),
+            stops=StopStringMatcher(params.stop),
+            generator=generator,
+            plan=plan,
+            ban_state=ban_state,
+            guard=plan.guard.start() if plan.guard is not None else None,
+        )
+
+    def _submit(self, row: _Row) -> None:
+        if self._incoming.qsize() >= self.max_waiting:
+            raise EngineOverloaded(f"{self.max_waiting} requests are already waiting")
+        self._incoming.put(row)
+        self._wake.set()
+
+    # ---- the loop ---------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        torch.set_grad_enabled(False)
+        while not self._stop.is_set():
+            if not self._rows and self._incoming.empty():
+                self._wake.wait(timeout=0.5)
+                self._wake.clear()
+                continue
+            try:
+                self._drop_aborted()
+                newcomers = self._take_newcomers()
+                if newcomers:
+                    self._prefill(newcomers)
+                if self._rows:
+                    self._decode_step()
+            except Exception as exc:  # a failed forward pass fails its rows, never the engine
+                log.exception("engine step failed")
+                for row in self._rows:
+                    self._finish(row, "error", error=exc)
+                self._reset_batch()
+
+    def _take_newcomers(self) -> list[_Row]:
+        rows: list[_Row] = []
+        tokens = 0
+        room = self.max_batch_size - len(self._rows)
+        while len(rows) < room:
+            try:
+                row = self._incoming.get_nowait()
+            except queue.Empty:
+                break
+            if self._is_aborted(row.request_id):
+                continue
+            rows.append(row)
+            tokens += len(row.request.prompt_ids)
+            if tokens >= self.max_prefill_tokens:
+                break
+        return rows
+
+    def _is_aborted(self, request_id: str) -> bool:
+        with self._lock:
+            if request_id in self._aborted:
+                self._aborted.discard(request_id)
+                return True
+        return False
+
+    def _drop_aborted(self) -> None:
+        with self._lock:
+            if not self._aborted:
+                return
+            gone = {r.request_id for r in self._rows} & self._aborted
+            self._aborted -= gone
+        if gone:
+            for row in self._rows:
+                if row.request_id in gone:
+                    row.finished = True
+            self._compact()
+
+    # ---- model calls ------------------------------------------------------------------------
+
+    def _forward(self, input_ids, attention_mask, position_ids, cache, rows: list[_Row]) -> torch.Tensor:
+        if self.steering is not None:
+            self.steering.set_rows([row.plan.steering for row in rows])
+        try:
+            out = self.model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                past_key_values=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+        finally:
+            if self.steering is not None:
+                self.steering.clear()
+        return out.logits[:, -1, :].float()
+
+    def _prefill(self, rows: list[_Row]) -> None:
+        longest = max(len(r.request.prompt_ids) for r in rows)
+        pad_id = self.eos_ids[0]
+        ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), longest), dtype=torch.long)
+        for i, row in enumerate(rows):
+            prompt = row.request.prompt_ids
+            ids[i, longest - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
+            mask[i, longest - len(prompt) :] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        cache = DynamicCache()
+        logits = self._forward(ids, mask, positions, cache, rows)
+        self._sample_and_emit(rows, logits)
+        self._merge(rows, cache, mask)
+        self._compact()
+
+    def _decode_step(self) -> None:
+        rows = self._rows
+        ids = torch.tensor([[r.next_token] for r in rows], dtype=torch.long, device=self.device)
+        positions = self._mask.sum(-1, keepdim=True)
+        self._mask = torch.cat([self._mask, torch.ones_like(positions)], dim=-1)
+        logits = self._forward(ids, self._mask, positions, self._cache, rows)
+        self._sample_and_emit(rows, logits)
+        self._compact()
+
+    # ---- batch bookkeeping --------------------------------------------------------------------
+
+    def _merge(self, rows: list[_Row], cache: DynamicCache, mask: torch.Tensor) -> None:
+        if self._cache is None:
+            self._rows, self._cache, self._mask = list(rows), cache, mask
+            return
+        width = max(self._mask.shape[1], mask.shape[1])
+        for old, new in zip(self._cache.layers, cache.layers):
+            old.keys = torch.cat([_pad_left(old.keys, width, -2), _pad_left(new.keys, width, -2)])
+            old.values = torch.cat([_pad_left(old.values, width, -2), _pad_left(new.values, width, -2)])
+        self._mask = torch.cat([_pad_left(self._mask, width, -1), _pad_left(mask, width, -1)])
+        self._rows.extend(rows)
+
+    def _compact(self) -> None:
+        """Drops finished rows and the padding columns that no remaining row needs."""
+        keep = [i for i, r in enumerate(self._rows) if not r.finished]
+        if len(keep) == len(self._rows):
+            return
+        if not keep:
+            self._reset_batch()
+            return
+        index = torch.tensor(keep, device=self.device)
+        self._cache.batch_select_indices(index)
+        self._mask = self._mask.index_select(0, index)
+        self._rows = [self._rows[i] for i in keep]
+        used = self._mask.any(dim=0).nonzero()
+        first = int(used[0]) if len(used) else 0
+        if first > 0:
+            for layer in self._cache.layers:
+                layer.keys = layer.keys[:, :, first:]
+                layer.values = layer.values[:, :, first:]
+            self._mask = self._mask[:, first:]
+
+    def _reset_batch(self) -> None:
+        self._rows, self._cache, self._mask = [], None, None
+
+    # ---- sampling and output ------------------------------------------------------------------
+
+    def _sample_and_emit(self, rows: list[_Row], logits: torch.Tensor) -> None:
+        for i, row in enumerate(rows):
+            if row.ban_state is not None:
+                banned = row.ban_state.banned_next()
+                if banned:
+                    logits[i, banned] = float("-inf")
+        greedy = logits.argmax(dim=-1).tolist()
+        for i, row in enumerate(rows):
+            try:
+                token = greedy[i] if row.request.params.greedy else self._sample(logits[i], row)
+                self._accept(row, token, logits[i])
+            except Exception as exc:  # one row's failure (e.g. a bad plan) must not end the others
+                log.exception("row %s failed", row.request_id)
+                self._finish(row, "error", error=exc)
+        self.stats.on_step(len(rows), len(rows))
+
+    def _sample(self, logits: torch.Tensor, row: _Row) -> int:
+        params = row.request.params
+        probs = torch.softmax(logits / params.temperature, dim=-1)
+        if params.top_p < 1.0:
+            sorted_probs, order = probs.sort(descending=True)
+            # Keep the smallest prefix whose mass reaches top_p (always at least one token).
+            outside = sorted_probs.cumsum(-1) - sorted_probs > params.top_p
+            sorted_probs[outside] = 0.0
+            probs = torch.zeros_like(probs).scatter_(-1, order, sorted_probs)
+        return int(torch.multinomial(probs, 1, generator=row.generator))
+
+    def _accept(self, row: _Row, token: int, logits: torch.Tensor) -> None:
+        params = row.request.params
+        row.generated += 1
+        row.next_token = token
+        if row.ban_state is not None:
+            row.ban_state.advance(token)
+        if token in self.eos_ids:
+            self._finish(row, "stop")
+            return
+        if params.logprobs:
+            row.logprobs.append(self._logprob(logits, token, params.top_logprobs))
+        text, hit_stop = row.stops.feed(row.detokenizer.add(token))
+        if row.guard is not None and self._guard_tripped(row, text):
+            return
+        if hit_stop:
+            self._emit(row, text)
+            self._finish(row, "stop")
+            return
+        total = len(row.request.prompt_ids) + row.generated
+        if row.generated >= params.max_tokens or total >= self.max_model_len:
+            self._emit(row, text)
+            self._finish(row, "length")
+            return
+        self._emit(row, text)
+
+    def _guard_tripped(self, row: _Row, text: str) -> bool:
+        result = row.guard.feed(text)
+        if result.tripped:
+            self._emit(row, result.text_to_emit)
+            self._finish(row, "content_filter")
+            return True
+        return False
+
+    def _logprob(self, logits: torch.Tensor, token: int, top_n: int) -> TokenLogprob:
+        logp = torch.log_softmax(logits, dim=-1)
+        top: list[TopLogprob] = []
+        if top_n:
+            values, ids = logp.topk(top_n)
+            top = [self._top(int(t), float(v)) for v, t in zip(values.tolist(), ids.tolist())]
+        chosen = self._top(token, float(logp[token]))
+        return TokenLogprob(chosen.token, chosen.logprob, chosen.bytes, top)
+
+    def _top(self, token: int, logprob: float) -> TopLogprob:
+        raw = self.token_bytes(token)
+        return TopLogprob(raw.decode("utf-8", errors="replace"), max(logprob, -9999.0), list(raw))
+
+    def _emit(self, row: _Row, text: str) -> None:
+        if text or row.logprobs:
+            row.emit(GenerationOutput(text, row.generated, len(row.request.prompt_ids), row.logprobs))
+            row.logprobs = []
+
+    def _finish(self, row: _Row, reason: str, error: Exception | None = None) -> None:
+        if row.finished:
+            return
+        row.finished = True
+        tail = ""
+        if reason in ("stop", "length"):
+            tail = row.stops.flush()
+            if row.guard is not None:
+                result = row.guard.feed(tail)
+                tail = result.text_to_emit
+                if result.tripped:
+                    reason = "content_filter"
+                else:
+                    tail += row.guard.finish()
+        if reason == "content_filter" and row.plan.refusal_text is not None:
+            tail += row.plan.refusal_text
+            reason = "stop"
+        row.emit(GenerationOutput(tail, row.generated, len(row.request.prompt_ids), row.logprobs, reason))
+
+    def _eos_ids(self) -> list[int]:
+        ids: list[int] = []
+        for source in (getattr(self.model, "generation_config", None), self.model.config, self.tokenizer):
+            value = getattr(source, "eos_token_id", None)
+            for v in value if isinstance(value, (list, tuple)) else [value]:
+                if v is not None and v not in ids:
+                    ids.append(int(v))
+        return ids
+
+
+def _pad_left(t: torch.Tensor, width: int, dim: int) -> torch.Tensor:
+    missing = width - t.shape[dim]
+    if missing == 0:
+        return t
+    shape = list(t.shape)
+    shape[dim] = missing
+    return torch.cat([t.new_zeros(shape), t], dim=dim)

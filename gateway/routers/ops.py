@@ -1,0 +1,23 @@
+"""Operations: health and Prometheus metrics (unauthenticated, as scrapers expect)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+async def healthz(request: Request):
+    engine = request.app.state.engine
+    return {"status": "ok", "model": engine.model_name, "running": engine.num_running, "waiting": engine.num_waiting}
+
+
+@router.get("/metrics")
+async def metrics(request: Request):
+    state = request.app.state
+    state.metrics.running.set(state.engine.num_running)
+    state.metrics.waiting.set(state.engine.num_waiting)
+    return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
