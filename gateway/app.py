@@ -7,14 +7,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from .auth import StaticKeys
+from .auth import hash_key
 from .config import Settings
 from .engines.hf import EngineStats, HFEngine
 from .errors import install_error_handlers
 from .metrics import Metrics
 from .middleware import GatewayMiddleware
 from .model_loader import load_model, pick_device_and_dtype, resolve_model
-from .routers import openai, ops
+from .planner import Planner
+from .registry import Registry
+from .routers import admin, openai, ops, targets
+from .store import Store
 from .serving import Serving
 
 log = logging.getLogger("lethe")
@@ -39,21 +42,30 @@ def create_app(settings: Settings | None = None, engine: HFEngine | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         nonlocal engine
+        from detectors.detector import Detector
+
         engine = engine or build_engine(settings, metrics)
+        store = Store(settings.db_path)
+        registry = Registry(store, Detector())
+        log.info("restored %d forget targets", registry.load(progress=True))
+        planner = Planner(registry)
         engine.start()
-        app.state.engine = engine
-        app.state.serving = Serving(engine, settings, metrics)
+        app.state.engine, app.state.store, app.state.registry, app.state.planner = engine, store, registry, planner
+        app.state.serving = Serving(engine, settings, metrics, planner)
         try:
             yield
         finally:
             engine.shutdown()
+            store.close()
 
     app = FastAPI(title="Lethe", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = metrics
-    app.state.keys = StaticKeys(settings.api_keys)
+    app.state.admin_key_hash = hash_key(settings.admin_key) if settings.admin_key else None
     install_error_handlers(app)
     app.include_router(openai.router)
+    app.include_router(targets.router)
+    app.include_router(admin.router)
     app.include_router(ops.router)
     app.add_middleware(GatewayMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
     return app

@@ -1,4 +1,7 @@
-"""Bearer-key authentication as a FastAPI dependency."""
+"""Bearer-key authentication as FastAPI dependencies: tenant keys from the store, the admin key from env.
+
+Keys are stored as SHA-256 hashes and compared in constant time.
+"""
 
 from __future__ import annotations
 
@@ -21,21 +24,6 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-class StaticKeys:
-    """Keys from config/env, all mapping to one default tenant."""
-
-    def __init__(self, keys: list[str]):
-        self._hashes = [hash_key(k) for k in keys]
-
-    def tenant_for(self, key: str) -> Tenant | None:
-        digest = hash_key(key)
-        # Compare against every stored hash so timing does not reveal which key nearly matched.
-        ok = False
-        for stored in self._hashes:
-            ok |= hmac.compare_digest(digest, stored)
-        return Tenant("default", "default") if ok else None
-
-
 def bearer_key(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
@@ -45,10 +33,43 @@ def bearer_key(request: Request) -> str:
     return key.strip()
 
 
+def _invalid_key() -> APIError:
+    return APIError(401, "Incorrect API key provided.", type="authentication_error", code="invalid_api_key")
+
+
+def _is_admin_key(request: Request, key: str) -> bool:
+    admin_hash = request.app.state.admin_key_hash
+    return admin_hash is not None and hmac.compare_digest(hash_key(key), admin_hash)
+
+
+def _tenant_for(request: Request, key: str) -> Tenant | None:
+    digest = hash_key(key)
+    record = request.app.state.store.tenant_by_key_hash(digest)
+    return Tenant(record.id, record.name) if record else None
+
+
 def require_tenant(request: Request) -> Tenant:
-    key = bearer_key(request)
-    tenant = request.app.state.keys.tenant_for(key)
+    tenant = _tenant_for(request, bearer_key(request))
     if tenant is None:
-        raise APIError(401, "Incorrect API key provided.", type="authentication_error", code="invalid_api_key")
+        raise _invalid_key()
+    request.state.tenant_id = tenant.id
+    return tenant
+
+
+def require_admin(request: Request) -> None:
+    if not _is_admin_key(request, bearer_key(request)):
+        raise _invalid_key()
+    request.state.tenant_id = "admin"
+
+
+def require_caller(request: Request) -> Tenant | None:
+    """A tenant, or None for the admin."""
+    key = bearer_key(request)
+    if _is_admin_key(request, key):
+        request.state.tenant_id = "admin"
+        return None
+    tenant = _tenant_for(request, key)
+    if tenant is None:
+        raise _invalid_key()
     request.state.tenant_id = tenant.id
     return tenant

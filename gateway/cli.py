@@ -31,8 +31,8 @@ def _serve(args) -> int:
 
     settings = Settings.load(args.config, host=args.host, port=args.port)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if not settings.api_keys:
-        logging.getLogger("lethe").warning("no API keys configured: set LETHE_API_KEYS or api_keys in the config")
+    if not settings.admin_key:
+        logging.getLogger("lethe").warning("LETHE_ADMIN_KEY is not set: tenants cannot be created")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
                 access_log=False)
     return 0

@@ -25,7 +25,9 @@ class Settings:
     default_max_tokens: int = 512
     max_body_bytes: int = 4 * 1024 * 1024
     cache_dir: Path = field(default_factory=default_cache_dir)
-    api_keys: list[str] = field(default_factory=list)
+    admin_key: str | None = None  # set LETHE_ADMIN_KEY; without it the admin API is closed
+    db_path: Path | None = None  # SQLite file; default <cache_dir>/lethe.db
+    max_targets_per_tenant: int = 100_000
     log_level: str = "info"
 
     @classmethod
@@ -45,6 +47,7 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
         settings.cache_dir = Path(settings.cache_dir).expanduser()
+        settings.db_path = Path(settings.db_path).expanduser() if settings.db_path else settings.cache_dir / "lethe.db"
         return settings
 
 

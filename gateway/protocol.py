@@ -84,3 +84,51 @@ class CompletionRequest(_SamplingFields):
 
     def prompts(self) -> list[str]:
         return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
+
+
+# ---- Lethe's own surface --------------------------------------------------------------------
+
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+LongText = Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class TenantCreate(_Strict):
+    name: ShortText
+
+
+class ForgetTargetCreate(_Strict):
+    name: ShortText
+    aliases: Annotated[list[ShortText], Field(max_length=64)] = []
+    description: Annotated[str, Field(max_length=2000)] = ""
+    examples: Annotated[list[LongText], Field(max_length=64)] = []
+    forbidden: Annotated[list[ShortText], Field(max_length=64)] = []
+    negatives: Annotated[list[LongText], Field(max_length=64)] = []
+    policy: dict = {}
+    scope: Literal["tenant", "global"] = "tenant"
+    mandatory: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+
+class ForgetTargetPatch(_Strict):
+    name: ShortText | None = None
+    aliases: Annotated[list[ShortText], Field(max_length=64)] | None = None
+    description: Annotated[str, Field(max_length=2000)] | None = None
+    examples: Annotated[list[LongText], Field(max_length=64)] | None = None
+    forbidden: Annotated[list[ShortText], Field(max_length=64)] | None = None
+    negatives: Annotated[list[LongText], Field(max_length=64)] | None = None
+    policy: dict | None = None
+    mandatory: bool | None = None
+
+
+class Activation(_Strict):
+    active: bool
+
+
+class DetectRequest(_Strict):
+    messages: Annotated[list[ChatMessage], Field(min_length=1)]

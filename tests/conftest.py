@@ -26,9 +26,21 @@ def free_port() -> int:
 @dataclass
 class Server:
     base_url: str
-    api_key: str
+    api_key: str  # a tenant's key, created at start
     process: subprocess.Popen
     log_path: Path
+    admin_key: str
+    env: dict
+
+    def admin(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {self.admin_key}"}, timeout=120)
+
+    def new_tenant(self, name: str = "tenant") -> tuple[str, str]:
+        with self.admin() as admin:
+            reply = admin.post("/admin/tenants", json={"name": name})
+            reply.raise_for_status()
+            body = reply.json()
+        return body["id"], body["api_key"]
 
     @property
     def v1(self) -> str:
@@ -57,8 +69,9 @@ class Server:
 
 def start_server(tmp_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 240) -> Server:
     port = free_port()
-    key = "test-key-" + os.urandom(4).hex()
-    env = {**os.environ, "LETHE_API_KEYS": key, "LETHE_LOG_LEVEL": "info", **(extra_env or {})}
+    admin_key = "admin-" + os.urandom(8).hex()
+    env = {**os.environ, "LETHE_ADMIN_KEY": admin_key, "LETHE_DB_PATH": str(tmp_dir / "lethe.db"),
+           "LETHE_LOG_LEVEL": "info", **(extra_env or {})}
     log_path = tmp_dir / f"server-{port}.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "serve", "--config", str(ROOT / "configs" / "default.yaml"),
@@ -72,7 +85,9 @@ def start_server(tmp_dir: Path, extra_env: dict[str, str] | None = None, timeout
             raise RuntimeError(f"server exited early:\n{log_path.read_text()[-3000:]}")
         try:
             if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                return Server(base, key, process, log_path)
+                server = Server(base, "", process, log_path, env["LETHE_ADMIN_KEY"], env)
+                server.api_key = server.new_tenant("default")[1]
+                return server
         except httpx.HTTPError:
             pass
         time.sleep(0.5)

@@ -1,0 +1,1 @@
+"""Which of a tenant's active forget targets a conversation touches."""

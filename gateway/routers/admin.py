@@ -1,0 +1,44 @@
+"""Admin surface: tenants and per-tenant activations, behind LETHE_ADMIN_KEY."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+
+from ..auth import require_admin
+from ..errors import APIError
+from ..protocol import Activation, TenantCreate
+from .targets import set_activation_for
+
+router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)])
+
+
+def _tenant_not_found(tenant_id: str) -> APIError:
+    return APIError(404, f"No tenant found with id '{tenant_id}'.", param="tenant_id", code="tenant_not_found")
+
+
+@router.post("/tenants", status_code=201)
+async def create_tenant(body: TenantCreate, request: Request):
+    tenant, key = request.app.state.store.create_tenant(body.name)
+    # The key is shown this once; only its hash is stored.
+    return {"id": tenant.id, "object": "tenant", "name": tenant.name, "created_at": tenant.created_at, "api_key": key}
+
+
+@router.get("/tenants")
+async def list_tenants(request: Request):
+    return {"object": "list", "data": [{"id": t.id, "object": "tenant", "name": t.name, "created_at": t.created_at}
+                                       for t in request.app.state.store.list_tenants()]}
+
+
+@router.delete("/tenants/{tenant_id}")
+async def delete_tenant(tenant_id: str, request: Request):
+    if request.app.state.store.get_tenant(tenant_id) is None:
+        raise _tenant_not_found(tenant_id)
+    request.app.state.registry.forget_tenant(tenant_id)
+    return {"id": tenant_id, "object": "tenant.deleted", "deleted": True}
+
+
+@router.put("/tenants/{tenant_id}/forget-targets/{target_id}/activation")
+async def set_tenant_activation(tenant_id: str, target_id: str, body: Activation, request: Request):
+    if request.app.state.store.get_tenant(tenant_id) is None:
+        raise _tenant_not_found(tenant_id)
+    return set_activation_for(request.app.state.registry, tenant_id, target_id, body.active)

@@ -1,0 +1,136 @@
+"""Forget targets: /v1/forget-targets (tenants, and the admin for global ones)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from ..auth import Tenant, require_caller, require_tenant
+from ..errors import APIError
+from ..protocol import Activation, DetectRequest, ForgetTargetCreate, ForgetTargetPatch
+from ..registry import Caller, Registry, TargetForbidden, TargetNotFound
+from ..store import GLOBAL, TargetRecord
+
+router = APIRouter(prefix="/v1/forget-targets")
+
+
+def _registry(request: Request) -> Registry:
+    return request.app.state.registry
+
+
+def _caller(tenant: Tenant | None) -> Caller:
+    return Caller(tenant.id if tenant else None)
+
+
+def target_view(target: TargetRecord, active: bool | None) -> dict:
+    return {
+        "id": target.id, "object": "forget_target", "name": target.name, "aliases": target.aliases,
+        "description": target.description, "examples": target.examples, "forbidden": target.forbidden,
+        "policy": target.policy, "scope": "global" if target.owner == GLOBAL else "tenant",
+        "mandatory": target.mandatory, "status": target.status, "active": active, "created_at": target.created_at,
+    }
+
+
+def not_found(target_id: str) -> APIError:
+    return APIError(404, f"No forget target found with id '{target_id}'.", param="id", code="target_not_found")
+
+
+def forbidden(exc: Exception) -> APIError:
+    return APIError(403, str(exc), type="permission_error", code="forbidden")
+
+
+def _active_for(registry: Registry, caller: Caller, target: TargetRecord) -> bool | None:
+    return None if caller.is_admin else registry.is_active(caller.tenant_id, target)
+
+
+@router.post("", status_code=201)
+async def create_target(body: ForgetTargetCreate, request: Request, tenant: Tenant | None = Depends(require_caller)):
+    registry = _registry(request)
+    if body.scope == "global" and tenant is not None:
+        raise APIError(403, "Only the admin key can create global forget targets.", type="permission_error",
+                       param="scope", code="forbidden")
+    if tenant is None and body.scope != "global":
+        raise APIError(400, "The admin key creates global targets only: set \"scope\": \"global\".", param="scope")
+    if body.mandatory and body.scope != "global":
+        raise APIError(400, "Only global targets can be mandatory.", param="mandatory")
+    owner = GLOBAL if tenant is None else tenant.id
+    limit = request.app.state.settings.max_targets_per_tenant
+    if registry.store.count_targets(owner) >= limit:
+        raise APIError(400, f"At most {limit} forget targets per tenant.", code="target_limit_reached")
+    fields = body.model_dump(exclude={"scope"})
+    target = await asyncio.to_thread(registry.create, owner, **fields)
+    return target_view(target, _active_for(registry, _caller(tenant), target))
+
+
+@router.get("")
+async def list_targets(request: Request, tenant: Tenant = Depends(require_tenant)):
+    registry = _registry(request)
+    caller = _caller(tenant)
+    data = [target_view(t, registry.is_active(tenant.id, t)) for t in registry.visible(tenant.id)]
+    return {"object": "list", "data": data}
+
+
+@router.post("/detect")
+async def detect(body: DetectRequest, request: Request, tenant: Tenant = Depends(require_tenant)):
+    planner = request.app.state.planner
+    messages = [{"role": m.role, "content": m.text()} for m in body.messages]
+    result = await asyncio.to_thread(planner.detect, tenant.id, messages)
+    names = {t.id: t.name for t in result.targets}
+    return {"object": "list", "triggered": bool(result.detections), "data": [
+        {"target_id": d.target_id, "name": names.get(d.target_id), "score": round(d.score, 4),
+         "threshold": round(d.threshold, 4), "method": d.method} for d in result.detections]}
+
+
+@router.get("/{target_id}")
+async def get_target(target_id: str, request: Request, tenant: Tenant | None = Depends(require_caller)):
+    registry = _registry(request)
+    caller = _caller(tenant)
+    try:
+        target = registry.get(caller, target_id)
+    except TargetNotFound:
+        raise not_found(target_id) from None
+    return target_view(target, _active_for(registry, caller, target))
+
+
+@router.patch("/{target_id}")
+async def patch_target(target_id: str, body: ForgetTargetPatch, request: Request,
+                       tenant: Tenant | None = Depends(require_caller)):
+    registry = _registry(request)
+    caller = _caller(tenant)
+    if body.mandatory is not None and not caller.is_admin:
+        raise APIError(403, "Only the admin key can change 'mandatory'.", type="permission_error",
+                       param="mandatory", code="forbidden")
+    try:
+        target = await asyncio.to_thread(registry.update, caller, target_id, **body.model_dump(exclude_unset=True))
+    except TargetNotFound:
+        raise not_found(target_id) from None
+    except TargetForbidden as exc:
+        raise forbidden(exc) from None
+    return target_view(target, _active_for(registry, caller, target))
+
+
+@router.delete("/{target_id}")
+async def delete_target(target_id: str, request: Request, tenant: Tenant | None = Depends(require_caller)):
+    try:
+        await asyncio.to_thread(_registry(request).delete, _caller(tenant), target_id)
+    except TargetNotFound:
+        raise not_found(target_id) from None
+    except TargetForbidden as exc:
+        raise forbidden(exc) from None
+    return {"id": target_id, "object": "forget_target.deleted", "deleted": True}
+
+
+@router.put("/{target_id}/activation")
+async def set_activation(target_id: str, body: Activation, request: Request, tenant: Tenant = Depends(require_tenant)):
+    return set_activation_for(_registry(request), tenant.id, target_id, body.active)
+
+
+def set_activation_for(registry: Registry, tenant_id: str, target_id: str, active: bool) -> dict:
+    try:
+        target = registry.set_active(tenant_id, Caller(tenant_id), target_id, active)
+    except TargetNotFound:
+        raise not_found(target_id) from None
+    except TargetForbidden as exc:
+        raise forbidden(exc) from None
+    return target_view(target, registry.is_active(tenant_id, target))

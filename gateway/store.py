@@ -1,0 +1,194 @@
+"""Persistence for tenants, keys, forget targets and per-tenant activations.
+
+SQLite in WAL mode by default. Every write is one transaction, so a crash leaves either the
+old or the new state, never half of one. The class talks plain SQL through a tiny surface
+(`_tx`, `_rows`) so a PostgreSQL backend can reuse the same statements later.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .auth import hash_key
+
+GLOBAL = "global"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tenants (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS targets (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,            -- a tenant id, or 'global'
+    name TEXT NOT NULL,
+    spec TEXT NOT NULL,             -- JSON: aliases, description, examples, forbidden, negatives, policy
+    mandatory INTEGER NOT NULL DEFAULT 0,
+    default_active INTEGER NOT NULL DEFAULT 1,
+    status TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS targets_owner ON targets(owner);
+CREATE TABLE IF NOT EXISTS activations (
+    tenant_id TEXT NOT NULL,
+    target_id TEXT NOT NULL,
+    active INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, target_id)
+);
+"""
+
+
+@dataclass
+class TargetRecord:
+    id: str
+    owner: str
+    name: str
+    aliases: list[str] = field(default_factory=list)
+    description: str = ""
+    examples: list[str] = field(default_factory=list)
+    forbidden: list[str] = field(default_factory=list)
+    negatives: list[str] = field(default_factory=list)
+    policy: dict = field(default_factory=dict)
+    mandatory: bool = False
+    default_active: bool = True
+    status: str = "ready"
+    created_at: int = 0
+
+    def spec_json(self) -> str:
+        return json.dumps({"aliases": self.aliases, "description": self.description, "examples": self.examples,
+                           "forbidden": self.forbidden, "negatives": self.negatives, "policy": self.policy})
+
+
+@dataclass(frozen=True)
+class TenantRecord:
+    id: str
+    name: str
+    created_at: int
+
+
+class Store:
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._lock = threading.Lock()
+        self._conn.executescript(_SCHEMA)  # idempotent; executescript commits on its own
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextmanager
+    def _tx(self):
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _rows(self, sql: str, args=()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
+
+    # ---- tenants ------------------------------------------------------------------------------
+
+    def create_tenant(self, name: str) -> tuple[TenantRecord, str]:
+        """Returns the tenant and its API key; only the key's hash is kept."""
+        tenant = TenantRecord("tn_" + secrets.token_hex(8), name, int(time.time()))
+        key = "sk-lethe-" + secrets.token_urlsafe(32)
+        with self._tx() as c:
+            c.execute("INSERT INTO tenants VALUES (?, ?, ?, ?)", (tenant.id, name, hash_key(key), tenant.created_at))
+        return tenant, key
+
+    def list_tenants(self) -> list[TenantRecord]:
+        return [TenantRecord(*r) for r in self._rows("SELECT id, name, created_at FROM tenants ORDER BY created_at, id")]
+
+    def get_tenant(self, tenant_id: str) -> TenantRecord | None:
+        rows = self._rows("SELECT id, name, created_at FROM tenants WHERE id = ?", (tenant_id,))
+        return TenantRecord(*rows[0]) if rows else None
+
+    def tenant_by_key_hash(self, key_hash: str) -> TenantRecord | None:
+        rows = self._rows("SELECT id, name, created_at FROM tenants WHERE key_hash = ?", (key_hash,))
+        return TenantRecord(*rows[0]) if rows else None
+
+    def delete_tenant(self, tenant_id: str) -> list[str]:
+        """Deletes the tenant with its targets and activations; returns the deleted target ids."""
+        with self._tx() as c:
+            ids = [r[0] for r in c.execute("SELECT id FROM targets WHERE owner = ?", (tenant_id,))]
+            c.execute("DELETE FROM activations WHERE tenant_id = ?", (tenant_id,))
+            c.executemany("DELETE FROM activations WHERE target_id = ?", [(i,) for i in ids])
+            c.execute("DELETE FROM targets WHERE owner = ?", (tenant_id,))
+            c.execute("DELETE FROM tenants WHERE id = ?", (tenant_id,))
+        return ids
+
+    # ---- targets ------------------------------------------------------------------------------
+
+    def add_target(self, target: TargetRecord) -> None:
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO targets VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (target.id, target.owner, target.name, target.spec_json(), int(target.mandatory),
+                 int(target.default_active), target.status, target.created_at),
+            )
+
+    def update_target(self, target: TargetRecord) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE targets SET name = ?, spec = ?, mandatory = ?, default_active = ?, status = ? WHERE id = ?",
+                      (target.name, target.spec_json(), int(target.mandatory), int(target.default_active),
+                       target.status, target.id))
+
+    def delete_target(self, target_id: str) -> None:
+        with self._tx() as c:
+            c.execute("DELETE FROM activations WHERE target_id = ?", (target_id,))
+            c.execute("DELETE FROM targets WHERE id = ?", (target_id,))
+
+    def get_target(self, target_id: str) -> TargetRecord | None:
+        rows = self._rows(f"SELECT {_TARGET_COLUMNS} FROM targets WHERE id = ?", (target_id,))
+        return _target(rows[0]) if rows else None
+
+    def targets(self, owners: list[str] | None = None) -> list[TargetRecord]:
+        if owners is None:
+            rows = self._rows(f"SELECT {_TARGET_COLUMNS} FROM targets ORDER BY created_at, id")
+        else:
+            marks = ",".join("?" * len(owners))
+            rows = self._rows(f"SELECT {_TARGET_COLUMNS} FROM targets WHERE owner IN ({marks}) ORDER BY created_at, id",
+                              owners)
+        return [_target(r) for r in rows]
+
+    def count_targets(self, owner: str) -> int:
+        return self._rows("SELECT COUNT(*) FROM targets WHERE owner = ?", (owner,))[0][0]
+
+    # ---- activations --------------------------------------------------------------------------
+
+    def set_activation(self, tenant_id: str, target_id: str, active: bool) -> None:
+        with self._tx() as c:
+            c.execute("INSERT INTO activations VALUES (?, ?, ?) ON CONFLICT(tenant_id, target_id) "
+                      "DO UPDATE SET active = excluded.active", (tenant_id, target_id, int(active)))
+
+    def activations(self) -> dict[tuple[str, str], bool]:
+        return {(t, g): bool(a) for t, g, a in self._rows("SELECT tenant_id, target_id, active FROM activations")}
+
+
+_TARGET_COLUMNS = "id, owner, name, spec, mandatory, default_active, status, created_at"
+
+
+def _target(row: tuple) -> TargetRecord:
+    id_, owner, name, spec, mandatory, default_active, status, created_at = row
+    return TargetRecord(id=id_, owner=owner, name=name, mandatory=bool(mandatory),
+                        default_active=bool(default_active), status=status, created_at=created_at,
+                        **json.loads(spec))
