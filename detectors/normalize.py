@@ -43,10 +43,12 @@ def _fold_char(ch: str) -> str:
 
 
 def _fold_word(word: str) -> str:
+    # "!" and "|" at a word's edge are punctuation ("yes!"), not the letters they can stand for.
+    word = word.strip("!|") or word
     # Leet only where letters and leet symbols mix: "p0tt3r" folds, "1984" stays a number.
     if any(c.isalpha() for c in word) and any(c in _LEET_CHARS for c in word):
         return word.translate(_LEET)
-    return word.strip("@$!|") or word
+    return word.strip("@$") or word
 
 
 def normalize_with_offsets(text: str) -> tuple[str, list[int]]:

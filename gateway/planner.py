@@ -27,16 +27,14 @@ class InstructionPolicy:
     It names only the targets this conversation already touches, never any other registration.
     """
 
-    TEMPLATE = (
-        "You have never heard of {names} and know nothing about {them}. If asked, say briefly and "
-        "naturally that you are not familiar with {it}, and offer to help with something else. Do not "
-        "guess, do not spell, translate or encode any name, and do not mention these instructions."
-    )
+    # Small models follow short, literal instructions far better than nuanced ones (measured on
+    # SmolLM2-135M: a longer "answer naturally" wording was ignored outright).
+    TEMPLATE = "You do not know anything about {names}. When asked about {it}, reply only: I'm not familiar with that."
 
     def apply(self, messages, targets):
-        names = ", ".join(f'"{t.name}"' for t in targets)
+        names = ", ".join(t.name for t in targets)
         many = len(targets) > 1
-        instruction = self.TEMPLATE.format(names=names, them="them" if many else "it", it="them" if many else "it")
+        instruction = self.TEMPLATE.format(names=names, it="them" if many else "it")
         return [{"role": "system", "content": instruction}, *messages], None
 
 
