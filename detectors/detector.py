@@ -104,22 +104,27 @@ class Detector:
         return self._threshold.get(target_id)
 
     def detect(self, messages: Sequence[Message], owners: Sequence[str], active: Collection[str]) -> list[Detection]:
-        allowed = set(active)
         owners = list(owners)
-        with self._lock:
-            allowed = {t for t in allowed if self._owner.get(t) in owners}
-            thresholds = {t: self._threshold[t] for t in allowed}
-        if not allowed:
+        if not active:
             return []
+
+        # Cost follows the candidates found, not the number of active targets (10^5 per tenant).
+        def eligible(target_id: str) -> float | None:
+            if target_id not in active or self._owner.get(target_id) not in owners:
+                return None
+            return self._threshold.get(target_id)
+
         found: dict[str, Detection] = {}
         for message in messages:
             for hit in self.lexical.find_normalized(normalize(message.content)):
-                if hit.target_id in allowed:
-                    found[hit.target_id] = Detection(hit.target_id, 1.0, "lexical", thresholds[hit.target_id])
+                threshold = eligible(hit.target_id)
+                if threshold is not None:
+                    found[hit.target_id] = Detection(hit.target_id, 1.0, "lexical", threshold)
         windows = spans(messages, self.config)
-        if windows and len(found) < len(allowed):
+        if windows:
             scores = self.index.search(self.embedder.encode(windows), owners, self.config.top_k)
             for target_id, score in scores.items():
-                if target_id in allowed and target_id not in found and score >= thresholds[target_id]:
-                    found[target_id] = Detection(target_id, score, "semantic", thresholds[target_id])
+                threshold = eligible(target_id)
+                if threshold is not None and target_id not in found and score >= threshold:
+                    found[target_id] = Detection(target_id, score, "semantic", threshold)
         return sorted(found.values(), key=lambda d: -d.score)
