@@ -1,0 +1,231 @@
+"""Per-row bans on the tokens that would complete a banned string.
+
+A `BannedSet` is a byte trie of banned strings. Matching bytes instead of canonical token
+sequences is what makes the ban hold: " Potter" is one token in SmolLM2, but a row that has
+produced " Harry Pot" (an assistant prefill, say) completes the name with "ter", and a model
+steered away from " Potter" happily spells it " Pot" + "ter" or " P" + "otter". Whatever the
+split, the token that would finish the string is banned. The rules:
+
+- A banned string starts only at a word boundary: after a non-alphanumeric byte or at the start
+  of the text. This is what "with and without a leading space" means in bytes, and it keeps
+  "Potter" from banning "spotter".
+- Matching ignores ASCII case, so every capitalisation (lower, Title, ALL CAPS, mixed) is
+  banned; non-ASCII phrases add their lower/upper/title forms explicitly.
+- Plurals and possessives ("Obamas", "Obama's") contain the bare name as a prefix, so banning
+  the completion of the bare name already bans them. A multi-word phrase also bans its
+  space-less spelling ("HarryPotter").
+- There is no word boundary at the end: the completion is banned before anyone knows what
+  follows, so a triggered row cannot write "Potters" or "pottery" either. Rows that trigger
+  nothing carry no state and are never touched.
+
+A row's `BanState` tracks the trie nodes its recent text has reached: at most one per start
+position, so the work per step is bounded by the longest banned string, not by how many there
+are. The tokens banned at a node are computed on first visit and cached on the node.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Iterable, Iterator, Sequence
+
+import torch
+
+from .vocab import WORD_BYTES, Vocab, vocab_for
+
+
+class _Node:
+    __slots__ = ("children", "terminal", "banned", "listed")
+
+    def __init__(self) -> None:
+        self.children: dict[int, _Node] = {}
+        self.terminal = False
+        self.banned: list[int] | None = None  # tokens that complete a string from here
+        self.listed: list[int] | None = None  # tokens that continue one without completing it
+
+
+def _walk(node: _Node, data: bytes) -> _Node | None:
+    for byte in data:
+        node = node.children.get(byte)
+        if node is None:
+            return None
+    return node
+
+
+def _paths(node: _Node) -> Iterator[tuple[bytes, _Node]]:
+    """Every (path, node) below `node`, not descending past a completed string."""
+    stack = [(node, b"")]
+    while stack:
+        parent, path = stack.pop()
+        for byte, child in parent.children.items():
+            step = path + bytes((byte,))
+            yield step, child
+            if not child.terminal:
+                stack.append((child, step))
+
+
+def _ends_word(data: bytes) -> bool:
+    return bool(data) and data[-1] in WORD_BYTES
+
+
+@lru_cache(maxsize=65536)
+def phrase_patterns(phrase: str) -> frozenset[bytes]:
+    """The lowercased UTF-8 strings one phrase bans (see the module docstring for the rules)."""
+    text = " ".join(phrase.split())
+    if not text:
+        return frozenset()
+    title = " ".join(w[:1].upper() + w[1:].lower() for w in text.split(" "))
+    forms = {text, text.lower(), text.upper(), title, text[:1].upper() + text[1:]}
+    forms |= {f.replace(" ", "") for f in forms}
+    return frozenset(f.encode("utf-8").lower() for f in forms)
+
+
+class BannedSet:
+    """Compiled banned strings for one tokenizer; immutable and shared by every row that uses it."""
+
+    def __init__(self, vocab: Vocab, patterns: frozenset[bytes]):
+        self.vocab = vocab
+        self.patterns = patterns
+        self.max_len = max(map(len, patterns), default=0)
+        self._root = _Node()
+        for pattern in patterns:
+            node = self._root
+            for byte in pattern:
+                node = node.children.setdefault(byte, _Node())
+            node.terminal = True
+        # A token that holds a whole banned string after a non-word byte of its own (" Obama")
+        # completes it whatever came before, so it is banned at every step.
+        self._always = sorted({t for p in patterns for t in vocab.inner.with_prefix(p)})
+        self._inner_listed: list[int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.patterns)
+
+    @staticmethod
+    def union(sets: Iterable[BannedSet]) -> BannedSet:
+        """One set banning everything the given sets ban, for a row where several targets fire."""
+        sets = list(sets)
+        if not sets:
+            raise ValueError("union of no banned sets")
+        vocab = sets[0].vocab
+        if any(s.vocab is not vocab for s in sets):
+            raise ValueError("banned sets compiled for different tokenizers")
+        if len(sets) == 1:
+            return sets[0]
+        return _compiled(vocab, frozenset().union(*(s.patterns for s in sets)))
+
+    def start(self, prompt_ids: Sequence[int] = ()) -> BanState:
+        """A fresh state for one row, primed with the prompt's tail.
+
+        The tail matters for an assistant prefill: one ending in " Harry Pot" must not be
+        completed. Only the last `max_len` bytes can take part in a match, so only they are read.
+        """
+        state = BanState(self)
+        lower = self.vocab.lower
+        begin, need = len(prompt_ids), self.max_len
+        while begin > 0 and need > 0:
+            begin -= 1
+            spelled = lower[prompt_ids[begin]] if prompt_ids[begin] < len(lower) else b""
+            if not spelled:  # a special token resets matching; nothing before it counts
+                break
+            need -= len(spelled)
+        if begin > 0:
+            before = prompt_ids[begin - 1]
+            state._at_boundary = not _ends_word(lower[before] if before < len(lower) else b"")
+        for token in prompt_ids[begin:]:
+            state.advance(token)
+        return state
+
+    def _banned_at(self, node: _Node) -> list[int]:
+        if node.banned is None:
+            whole = self.vocab.whole
+            node.banned = sorted({t for path, child in _paths(node) if child.terminal for t in whole.with_prefix(path)})
+        return node.banned
+
+    def _listed_at(self, node: _Node) -> list[int]:
+        if node.listed is None:
+            exact = self.vocab.whole.exact
+            node.listed = [t for path, child in _paths(node) if not child.terminal for t in exact.get(path, ())]
+        return node.listed
+
+    def _starters(self) -> list[int]:
+        """Tokens that begin a banned string after a non-word byte of their own (" Har", " Ob")."""
+        if self._inner_listed is None:
+            exact = self.vocab.inner.exact
+            self._inner_listed = [t for path, child in _paths(self._root) if not child.terminal for t in exact.get(path, ())]
+        return self._inner_listed
+
+
+class BanState:
+    """One row's progress through a BannedSet's strings."""
+
+    __slots__ = ("_set", "_nodes", "_at_boundary")
+
+    def __init__(self, banned: BannedSet):
+        self._set = banned
+        self._nodes: list[_Node] = []  # partial matches ending at the row's last byte
+        self._at_boundary = True  # the text so far ends where a word may start
+
+    def banned_next(self) -> list[int]:
+        """Ids that would complete a banned string if produced now (may repeat an id)."""
+        banned = self._set
+        ids = list(banned._always)
+        if self._at_boundary:
+            ids += banned._banned_at(banned._root)
+        for node in self._nodes:
+            ids += banned._banned_at(node)
+        return ids
+
+    def redacted_next(self) -> set[int]:
+        """Ids that must not be listed in this step's top_logprobs; call it before `advance`.
+
+        Beyond the banned ids, this hides every token that would start or continue a banned
+        string: after "Harry" a listed " Pot" at -0.1 would say what the ban keeps unsaid.
+        """
+        banned = self._set
+        ids = set(self.banned_next())
+        ids.update(banned._starters())
+        if self._at_boundary:
+            ids.update(banned._listed_at(banned._root))
+        for node in self._nodes:
+            ids.update(banned._listed_at(node))
+        return ids
+
+    def advance(self, token_id: int) -> None:
+        banned = self._set
+        lower = banned.vocab.lower
+        spelled = lower[token_id] if token_id < len(lower) else b""
+        if not spelled:
+            self._nodes, self._at_boundary = [], True
+            return
+        nodes = [n for n in (_walk(node, spelled) for node in self._nodes) if n is not None]
+        for k in range(len(spelled)):
+            if self._at_boundary if k == 0 else spelled[k - 1] not in WORD_BYTES:
+                node = _walk(banned._root, spelled[k:])
+                if node is not None:
+                    nodes.append(node)
+        self._nodes = nodes
+        self._at_boundary = not _ends_word(spelled)
+
+
+# Keyed by the vocab (one per tokenizer) and the strings, so a target compiled once, or a
+# combination of targets seen before, costs nothing on the next request.
+_compiled = lru_cache(maxsize=1024)(BannedSet)
+
+
+def compile_banned(tokenizer, phrases: Sequence[str]) -> BannedSet:
+    patterns = frozenset(p for phrase in phrases for p in phrase_patterns(phrase))
+    return _compiled(vocab_for(tokenizer), patterns)
+
+
+def mask_banned(logits: torch.Tensor, states: Sequence[BanState | None]) -> None:
+    """Sets -inf in place at each row's banned ids; rows whose state is None are not touched."""
+    rows: list[int] = []
+    cols: list[int] = []
+    for row, state in enumerate(states):
+        if state is not None:
+            ids = state.banned_next()
+            rows += [row] * len(ids)
+            cols += ids
+    if cols:
+        index = (torch.tensor(rows, device=logits.device), torch.tensor(cols, device=logits.device))
+        logits.index_put_(index, torch.tensor(float("-inf"), dtype=logits.dtype, device=logits.device))

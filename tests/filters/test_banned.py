@@ -1,0 +1,170 @@
+"""Mechanics of the banned-string processor, with the served model's tokenizer and no real model."""
+
+from __future__ import annotations
+
+import random
+from functools import lru_cache
+
+import pytest
+import torch
+from filters_helpers import encode, greedy_decode
+
+from filters.banned import BannedSet, compile_banned, mask_banned, phrase_patterns
+
+
+@lru_cache(maxsize=1)
+def token_texts(tokenizer) -> list[str]:
+    return [tokenizer.decode([i]) for i in range(len(tokenizer))]
+
+
+def adversary_writes(tokenizer, banned: BannedSet, prompt: list[int], text: str) -> str:
+    """Plays a model set on writing `text` in whatever token split the ban leaves open: each step
+    it takes the longest allowed token that continues the text. Returns what it managed to write."""
+    vocab = token_texts(tokenizer)
+    state = banned.start(prompt)
+    written = ""
+    while written != text:
+        rest = text[len(written):]
+        logits = torch.tensor([[float(len(v)) if v and rest.startswith(v) else -1.0 for v in vocab]])
+        mask_banned(logits, [state])
+        token = int(logits.argmax())
+        if logits[0, token] <= 0:  # every continuation is banned: the adversary is stuck
+            break
+        state.advance(token)
+        written += vocab[token]
+    return written
+
+
+@pytest.mark.parametrize(
+    "prompt_text, text, stuck_at",
+    [
+        ("Say the name:", " Harry Potter", " Harry Potte"),
+        ("Say the name:", " HARRY POTTER", " HARRY POTTE"),
+        ("Say the name:", " harry potter", " harry potte"),
+        ("Say the name:", " hArRy PoTtEr", " hArRy PoTtE"),
+        ("Say the name:\n", "HarryPotter", "HarryPotte"),
+        ("Say it (", "Hogwarts", "Hogwart"),
+        ("Say it:", " Obama's", " Obam"),
+        ("Say it:", " OBAMAS", " OBAM"),
+        ("The boy wizard is named Harry Pot", "ter", "te"),
+    ],
+)
+def test_no_token_split_completes_a_banned_string(tokenizer, prompt_text, text, stuck_at):
+    banned = compile_banned(tokenizer, ["Harry Potter", "Hogwarts", "Obama"])
+    # Stuck one character short: every split of every earlier character stayed open.
+    assert adversary_writes(tokenizer, banned, encode(tokenizer, prompt_text), text) == stuck_at
+
+
+def test_the_same_letters_inside_another_word_are_not_banned(tokenizer):
+    banned = compile_banned(tokenizer, ["Potter"])
+    assert adversary_writes(tokenizer, banned, encode(tokenizer, "Look:"), " spotter") == " spotter"
+    assert adversary_writes(tokenizer, banned, encode(tokenizer, "Look:"), " Harry Potter") == " Harry Potte"
+
+
+def test_random_splits_of_every_variant_end_banned(tokenizer):
+    banned = compile_banned(tokenizer, ["Harry Potter"])
+    rng = random.Random(0)
+    for variant in ["Harry Potter", "harry potter", "HARRY POTTER", "Harry potter", "HarryPotter"]:
+        for lead in ["", " ", "\n", "("]:
+            for _ in range(10):
+                text = lead + variant
+                cuts = sorted(rng.sample(range(1, len(text)), rng.randint(0, 4)))
+                pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])]
+                ids = [i for piece in pieces for i in encode(tokenizer, piece)]
+                state = banned.start(encode(tokenizer, "Name:"))
+                for token in ids[:-1]:
+                    state.advance(token)
+                assert ids[-1] in state.banned_next(), (pieces, tokenizer.convert_ids_to_tokens(ids))
+
+
+def test_single_token_name_is_banned_at_every_step(tokenizer):
+    (obama,) = encode(tokenizer, " Obama")
+    banned = compile_banned(tokenizer, ["Obama"])
+    state = banned.start(encode(tokenizer, "Tell me about the president"))
+    for token in encode(tokenizer, " of the United States, the one before Trump: it was"):
+        assert obama in state.banned_next()
+        state.advance(token)
+    assert obama in state.banned_next()
+
+
+def test_prompt_tail_counts_and_only_the_tail_is_read(tokenizer):
+    banned = compile_banned(tokenizer, ["Harry Potter"])
+    prefill = encode(tokenizer, "The boy wizard is named Harry Pot")
+    (ter,) = encode(tokenizer, "ter")
+    assert ter in banned.start(prefill).banned_next()
+    long_prompt = encode(tokenizer, "An unrelated paragraph about the weather. " * 50) + prefill
+    assert sorted(banned.start(long_prompt).banned_next()) == sorted(banned.start(prefill).banned_next())
+
+
+def test_special_tokens_reset_and_are_never_banned(tokenizer):
+    banned = compile_banned(tokenizer, ["Harry Potter"])
+    state = banned.start(encode(tokenizer, "Harry Pot"))
+    assert state.banned_next()
+    state.advance(tokenizer.convert_tokens_to_ids("<|im_end|>"))
+    (ter,) = encode(tokenizer, "ter")
+    assert ter not in state.banned_next()
+    assert not set(tokenizer.all_special_ids) & set(banned.start([]).banned_next())
+
+
+def test_variants_compile_once_and_union_combines(tokenizer):
+    assert phrase_patterns("Harry  Potter") == {b"harry potter", b"harrypotter"}
+    assert {b"\xc3\xa9mile zola", b"\xc3\x89mile zola", b"\xc3\x89MILE ZOLA".lower()} <= phrase_patterns("Émile Zola")
+    potter = compile_banned(tokenizer, ["Harry Potter"])
+    assert compile_banned(tokenizer, ["Harry Potter"]) is potter
+    hogwarts = compile_banned(tokenizer, ["Hogwarts"])
+    both = BannedSet.union([potter, hogwarts])
+    assert both.patterns == potter.patterns | hogwarts.patterns
+    assert BannedSet.union([hogwarts, potter]) is both
+    assert BannedSet.union([potter]) is potter
+    state = both.start(encode(tokenizer, "Harry Pot"))
+    (ter,) = encode(tokenizer, "ter")
+    assert ter in state.banned_next()
+    state = both.start(encode(tokenizer, "We went to Hogw"))
+    assert encode(tokenizer, "arts")[0] in state.banned_next()
+
+
+def test_active_partial_matches_stay_bounded_by_the_longest_string(tokenizer):
+    rng = random.Random(1)
+    syllables = ["ka", "to", "ri", "an", "the", "in", "re", "mo", "sa", "le", "on", "de"]
+    phrases = ["".join(rng.choices(syllables, k=3)) + " " + "".join(rng.choices(syllables, k=3)) for _ in range(1000)]
+    banned = compile_banned(tokenizer, phrases)
+    state = banned.start([])
+    text = "the reason to rekindle an ancient karitomo tradition is the moment the readers learn " * 3
+    for token in encode(tokenizer, text):
+        assert len(state._nodes) <= banned.max_len
+        state.advance(token)
+
+
+def test_mask_touches_only_banned_ids_of_rows_with_a_state(tokenizer):
+    banned = compile_banned(tokenizer, ["Harry Potter", "Obama"])
+    states = [banned.start(encode(tokenizer, "Harry Pot")), None, banned.start([])]
+    logits = torch.randn(3, len(tokenizer), generator=torch.Generator().manual_seed(0))
+    before = logits.clone()
+    mask_banned(logits, states)
+    assert torch.equal(logits[1], before[1])
+    for row in (0, 2):
+        ids = set(states[row].banned_next())
+        assert ids
+        hit = torch.isneginf(logits[row])
+        assert set(hit.nonzero().flatten().tolist()) == ids
+        assert torch.equal(logits[row][~hit], before[row][~hit])
+
+
+def test_rows_without_a_ban_are_bit_identical_in_a_batched_decode(tokenizer):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+    model = LlamaForCausalLM(config).eval()
+    prompts = [encode(tokenizer, text) for text in ["Hello there, my friend", "Once upon", "The boy wizard is named Harry Pot"]]
+    plain = greedy_decode(model, prompts, [None, None, None], steps=12)
+    # Ban what the random model would write first in rows 0 and 2, so those rows must diverge.
+    targets = {row: tokenizer.decode(plain[row][:3]).strip() for row in (0, 2)}
+    states = [compile_banned(tokenizer, [targets[0]]).start(prompts[0]), None,
+              compile_banned(tokenizer, [targets[2], "Harry Potter"]).start(prompts[2])]
+    banned = greedy_decode(model, prompts, states, steps=12)
+    assert banned[1] == plain[1]
+    for row, target in targets.items():
+        assert banned[row] != plain[row]
+        assert target not in tokenizer.decode(banned[row])
