@@ -1,0 +1,247 @@
+"""Mechanics of the gated hooks on a tiny random-weight Llama (no download, runs in seconds)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
+
+from steering import GatedSteering, Rotate, combine, find_decoder_layers
+from steering.hooks import _rotate
+
+HIDDEN = 64
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # Tiny matrices: extra threads only add synchronisation (and contend on a shared CI box).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        hidden_size=HIDDEN,
+        intermediate_size=128,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=100,
+        max_position_embeddings=128,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+@pytest.fixture
+def steering(model):
+    s = GatedSteering(model)
+    yield s
+    s.remove()
+
+
+def vec(seed: int, norm: float = 4.0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    v = torch.randn(HIDDEN, generator=g)
+    return v / v.norm() * norm
+
+
+def batch(prompts: list[list[int]]):
+    """Left-padded ids, mask and positions, as the engine builds them."""
+    width = max(len(p) for p in prompts)
+    ids = torch.zeros((len(prompts), width), dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for i, p in enumerate(prompts):
+        ids[i, width - len(p) :] = torch.tensor(p)
+        mask[i, width - len(p) :] = 1
+    return ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
+
+
+@torch.no_grad()
+def logits(model, steering, prompts, plans=None):
+    ids, mask, pos = batch(prompts)
+    if steering is not None and plans is not None:
+        steering.set_rows(plans)
+    try:
+        return model(input_ids=ids, attention_mask=mask, position_ids=pos).logits[:, -1]
+    finally:
+        if steering is not None:
+            steering.clear()
+
+
+P1 = [5, 17, 33, 2, 9, 41, 7]
+P2 = [11, 3, 60, 22]
+
+
+def test_untriggered_row_is_bit_identical_to_the_hook_free_model(model):
+    base = logits(model, None, [P1, P2])
+    s = GatedSteering(model)
+    try:
+        steered = logits(model, s, [P1, P2], [{}, {0: vec(1), 2: vec(2)}])
+        assert torch.equal(steered[0], base[0])
+        assert not torch.allclose(steered[1], base[1], atol=1e-3)
+        rotated = logits(model, s, [P1, P2], [{1: Rotate(vec(3, 1.0))}, {}])
+        assert torch.equal(rotated[1], base[1])
+        assert not torch.allclose(rotated[0], base[0], atol=1e-3)
+    finally:
+        s.remove()
+
+
+def test_nothing_set_costs_nothing_and_clear_restores_base(model, steering):
+    base = logits(model, None, [P1, P2])
+    assert torch.equal(logits(model, steering, [P1, P2], [{}, {}]), base)
+    assert not steering.active
+    logits(model, steering, [P1, P2], [{1: vec(1)}, {1: vec(2)}])
+    assert not steering.active  # cleared after the pass
+    assert torch.equal(logits(model, steering, [P1, P2]), base)
+
+
+def test_left_padding_does_not_change_a_steered_row(model, steering):
+    plan = {0: vec(4), 1: vec(5)}
+    alone = logits(model, steering, [P2], [plan])
+    padded = logits(model, steering, [P1, P2], [{}, plan])  # P2 is left-padded here
+    torch.testing.assert_close(padded[1], alone[0], atol=1e-5, rtol=1e-5)
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("value", [vec(6), Rotate(vec(6, 0.8))], ids=["add", "rotate"])
+def test_kv_cache_decode_matches_full_recompute(model, steering, value):
+    """Steered greedy decoding with the cache (steps of length 1) equals recomputing everything."""
+    plans = [{}, {1: value, 2: value}]
+    prompts = [P1, P2]
+    ids, mask, pos = batch(prompts)
+    cache = DynamicCache()
+    steering.set_rows(plans)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True)
+    steering.clear()
+    cached_tokens, cached_logits = [], []
+    step = out.logits[:, -1]
+    for _ in range(6):
+        token = step.argmax(-1, keepdim=True)
+        cached_tokens.append(token)
+        cached_logits.append(step)
+        pos = mask.sum(-1, keepdim=True)
+        mask = torch.cat([mask, torch.ones_like(pos)], dim=-1)
+        steering.set_rows(plans)
+        step = model(input_ids=token, attention_mask=mask, position_ids=pos, past_key_values=cache,
+                     use_cache=True).logits[:, -1]
+        steering.clear()
+    seqs = [list(p) for p in prompts]
+    for i, token in enumerate(cached_tokens):
+        full = logits(model, steering, seqs, plans)
+        torch.testing.assert_close(full, cached_logits[i], atol=1e-4, rtol=1e-4)
+        assert torch.equal(full.argmax(-1, keepdim=True), token)
+        for row, t in zip(seqs, token.tolist()):
+            row.append(t[0])
+
+
+class TupleLayer(nn.Module):
+    """A decoder layer that returns (hidden, extra), as many architectures do."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, *args, **kwargs):
+        return self.inner(*args, **kwargs), None
+
+
+def test_tuple_outputs_are_steered_like_tensor_outputs():
+    torch.manual_seed(1)
+    layers = nn.ModuleList(nn.Sequential(nn.Linear(HIDDEN, HIDDEN), nn.Tanh()) for _ in range(3))
+
+    class Plain(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = layers
+
+        def forward(self, h):
+            for layer in self.layers:
+                h = layer(h)
+            return h
+
+    class Tupled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.ModuleList(TupleLayer(layer) for layer in layers)
+
+        def forward(self, h):
+            for layer in self.layers:
+                h, extra = layer(h)
+                assert extra is None
+            return h
+
+    x = torch.randn(3, 5, HIDDEN)
+    plans = [{0: vec(7)}, {}, {1: Rotate(vec(8, 0.5)), 2: vec(9)}]
+    results = []
+    for net in (Plain(), Tupled()):
+        s = GatedSteering(net)
+        base = net(x)
+        s.set_rows(plans)
+        results.append(net(x))
+        s.clear()
+        s.remove()
+        assert torch.equal(results[-1][1], base[1])
+    torch.testing.assert_close(results[0], results[1])
+
+
+def test_several_targets_combine_by_sum_not_mean(model, steering):
+    v1, v2 = vec(10), vec(11)
+    summed = logits(model, steering, [P1], [{1: v1 + v2}])
+    listed = logits(model, steering, [P1], [{1: (v1, v2)}])
+    merged = logits(model, steering, [P1], [combine([{1: v1}, {1: v2, 2: v1}])])
+    mean = logits(model, steering, [P1], [{1: (v1 + v2) / 2}])
+    torch.testing.assert_close(listed, summed)
+    assert not torch.allclose(merged, summed, atol=1e-4)  # layer 2 also steered
+    torch.testing.assert_close(logits(model, steering, [P1], [combine([{1: v1}, {1: v2}])]), summed)
+    assert not torch.allclose(mean, summed, atol=1e-3)
+    assert combine([{1: v1}, {1: v2, 2: v1}])[2] is v1
+
+
+def test_tables_are_reused_while_the_batch_is_unchanged(model, steering):
+    plans = [{}, {1: vec(1)}]
+    steering.set_rows(plans)
+    first = steering._tables
+    steering.clear()
+    steering.set_rows(list(plans))  # a new list of the same plan objects, as each decode step makes
+    assert steering._tables is first
+    steering.set_rows([{}, {1: vec(1)}])  # a new plan object: rebuilt
+    assert steering._tables is not first
+    steering.clear()
+
+
+def test_rotation_keeps_the_norm_and_does_not_overshoot():
+    h = torch.randn(2, 4, HIDDEN) * 3
+    u = torch.nn.functional.normalize(torch.randn(2, HIDDEN), dim=-1)
+    small = _rotate(h, u, torch.tensor([[0.1], [0.2]]))
+    torch.testing.assert_close(small.norm(dim=-1), h.norm(dim=-1))
+    before = torch.nn.functional.cosine_similarity(h, u[:, None], dim=-1).acos()
+    after = torch.nn.functional.cosine_similarity(small, u[:, None], dim=-1).acos()
+    torch.testing.assert_close(before - after, torch.tensor([0.1, 0.2])[:, None].expand_as(before), atol=1e-4,
+                               rtol=0)
+    full = _rotate(h, u, torch.full((2, 1), math.pi))  # a huge angle stops at the direction itself
+    torch.testing.assert_close(full, u[:, None] * h.norm(dim=-1, keepdim=True), atol=1e-4, rtol=1e-4)
+
+
+def test_finds_decoder_layers(model):
+    assert find_decoder_layers(model) is model.model.layers
+
+    class Odd(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList(nn.Identity() for _ in range(4))
+            self.heads = nn.ModuleList([nn.Identity()])
+
+    odd = Odd()
+    assert find_decoder_layers(odd) is odd.blocks
+
+
+def test_rejects_a_layer_outside_the_model(model, steering):
+    with pytest.raises(ValueError):
+        steering.set_rows([{7: vec(1)}])
