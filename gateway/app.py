@@ -37,6 +37,7 @@ def build_engine(settings: Settings, metrics: Metrics) -> HFEngine:
 
 def create_app(settings: Settings | None = None, engine: HFEngine | None = None) -> FastAPI:
     settings = settings or Settings.load()
+    settings.response_policy()  # a bad policy setting fails at start, not on the first trigger
     metrics = Metrics()
 
     @asynccontextmanager
@@ -48,7 +49,7 @@ def create_app(settings: Settings | None = None, engine: HFEngine | None = None)
         store = Store(settings.db_path)
         registry = Registry(store, Detector())
         log.info("restored %d forget targets", registry.load(progress=True))
-        planner = Planner(registry)
+        planner = Planner(registry, engine.tokenizer, settings.response_policy())
         engine.start()
         app.state.engine, app.state.store, app.state.registry, app.state.planner = engine, store, registry, planner
         app.state.serving = Serving(engine, settings, metrics, planner)

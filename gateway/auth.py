@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
@@ -18,6 +18,7 @@ from .errors import APIError
 class Tenant:
     id: str
     name: str
+    policy: dict = field(default_factory=dict)  # overrides of the server's response policy
 
 
 def hash_key(key: str) -> str:
@@ -45,7 +46,7 @@ def _is_admin_key(request: Request, key: str) -> bool:
 def _tenant_for(request: Request, key: str) -> Tenant | None:
     digest = hash_key(key)
     record = request.app.state.store.tenant_by_key_hash(digest)
-    return Tenant(record.id, record.name) if record else None
+    return Tenant(record.id, record.name, record.policy) if record else None
 
 
 def require_tenant(request: Request) -> Tenant:

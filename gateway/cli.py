@@ -15,11 +15,19 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--config", help="YAML settings file (see configs/default.yaml)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    args = parser.parse_args(argv)
+    commands.add_parser("eval", help="unlearning evaluation against a live gateway (see python -m bench.eval -h)",
+                        add_help=False, prefix_chars="\0")  # every argument goes to bench.eval
+    args, rest = parser.parse_known_args(argv)
+    if args.command != "eval" and rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights never come from a hub at run time
     if args.command == "serve":
         return _serve(args)
+    if args.command == "eval":
+        from bench.eval.__main__ import main as evaluate
+
+        return evaluate(rest)
     return 2
 
 

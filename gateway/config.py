@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from .model_loader import default_cache_dir
+from .policy import INTERVENTIONS, ResponsePolicy
 
 
 @dataclass
@@ -28,6 +29,10 @@ class Settings:
     admin_key: str | None = None  # set LETHE_ADMIN_KEY; without it the admin API is closed
     db_path: Path | None = None  # SQLite file; default <cache_dir>/lethe.db
     max_targets_per_tenant: int = 100_000
+    # The response policy tenants get unless they override it (gateway/policy.py).
+    interventions: list[str] = field(default_factory=lambda: ["instruction", "tokens", "guard"])
+    refusal: str = "sentence"
+    on_detector_error: str = "closed"
     log_level: str = "info"
 
     @classmethod
@@ -49,6 +54,12 @@ class Settings:
         settings.cache_dir = Path(settings.cache_dir).expanduser()
         settings.db_path = Path(settings.db_path).expanduser() if settings.db_path else settings.cache_dir / "lethe.db"
         return settings
+
+    def response_policy(self) -> ResponsePolicy:
+        unknown = set(self.interventions) - set(INTERVENTIONS)
+        if unknown:
+            raise ValueError(f"unknown interventions in settings: {', '.join(sorted(unknown))}")
+        return ResponsePolicy(frozenset(self.interventions), self.refusal, self.on_detector_error)
 
 
 def _parse_env(raw: str, type_name) -> object:

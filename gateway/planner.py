@@ -1,41 +1,49 @@
 """Per-request plan: which of the tenant's active targets fire, and what Lethe does about them.
 
-The only module that combines the detector with policies. A request that triggers nothing gets
-no plan at all and runs the base model unchanged.
+The only module that combines the detector with the interventions (instruction, token bans,
+stream guard, steering). A request that triggers nothing gets no plan at all and runs the base
+model unchanged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
-from typing import Protocol
+from functools import lru_cache
 
+from detectors.aliases import expand_aliases
 from detectors.types import Detection, Message
+from filters import GuardPatterns, compile_banned
 
 from .engines.base import RowPlan
+from .errors import APIError
+from .policy import IGNORANCE_SENTENCE, ResponsePolicy
 from .registry import Registry
 from .store import GLOBAL, TargetRecord
 
+log = logging.getLogger("lethe.planner")
 
-class ResponsePolicy(Protocol):
-    def apply(self, messages: list[dict[str, str]], targets: list[TargetRecord]) -> tuple[list[dict[str, str]], RowPlan | None]: ...
+# Small models follow short, literal instructions far better than nuanced ones (measured on
+# SmolLM2-135M: a longer "answer naturally" wording was ignored outright). It names only the
+# targets this conversation already touches, never any other registration.
+INSTRUCTION = "You do not know anything about {names}. When asked about {it}, reply only: " + IGNORANCE_SENTENCE
 
 
-class InstructionPolicy:
-    """Baseline: a system instruction to answer as someone who never heard of the fired targets.
+def instruction_message(targets: list[TargetRecord]) -> dict[str, str]:
+    names = ", ".join(t.name for t in targets)
+    return {"role": "system", "content": INSTRUCTION.format(names=names, it="them" if len(targets) > 1 else "it")}
 
-    It names only the targets this conversation already touches, never any other registration.
-    """
 
-    # Small models follow short, literal instructions far better than nuanced ones (measured on
-    # SmolLM2-135M: a longer "answer naturally" wording was ignored outright).
-    TEMPLATE = "You do not know anything about {names}. When asked about {it}, reply only: I'm not familiar with that."
+def banned_phrases(target: TargetRecord) -> tuple[str, ...]:
+    """What a triggered row must never write: names, aliases (a person's surname included) and
+    forbidden strings. Case, spacing, plural and possessive variants are the filters' job."""
+    return tuple(dict.fromkeys([*expand_aliases(target.name, target.aliases), *target.forbidden]))
 
-    def apply(self, messages, targets):
-        names = ", ".join(t.name for t in targets)
-        many = len(targets) > 1
-        instruction = self.TEMPLATE.format(names=names, it="them" if many else "it")
-        return [{"role": "system", "content": instruction}, *messages], None
+
+@lru_cache(maxsize=1024)
+def _guard_patterns(phrases: frozenset[str]) -> GuardPatterns:
+    return GuardPatterns(sorted(phrases))
 
 
 @dataclass(frozen=True)
@@ -45,9 +53,14 @@ class PlanResult:
 
 
 class Planner:
-    def __init__(self, registry: Registry, policy: ResponsePolicy | None = None):
+    def __init__(self, registry: Registry, tokenizer, default_policy: ResponsePolicy, steering=None):
         self.registry = registry
-        self.policy = policy or InstructionPolicy()
+        self.tokenizer = tokenizer
+        self.default_policy = default_policy
+        self.steering = steering  # gives a target's per-layer vectors; None when steering is unavailable
+
+    def policy_for(self, tenant) -> ResponsePolicy:
+        return self.default_policy.merged(tenant.policy)
 
     def detect(self, tenant_id: str, messages: list[dict[str, str]]) -> PlanResult:
         active = self.registry.active_ids(tenant_id)
@@ -59,7 +72,29 @@ class Planner:
         return PlanResult(detections, [t for t in targets if t is not None])
 
     async def plan(self, tenant, messages):
-        result = await asyncio.to_thread(self.detect, tenant.id, messages)
+        policy = self.policy_for(tenant)
+        try:
+            result = await asyncio.to_thread(self.detect, tenant.id, messages)
+        except Exception:
+            log.exception("detection failed for tenant %s", tenant.id)
+            if policy.on_detector_error == "open":
+                return messages, None
+            raise APIError(503, "The gateway cannot check this request right now; retry later.",
+                           type="service_unavailable", code="detector_unavailable")
         if not result.targets:
             return messages, None
-        return self.policy.apply(messages, result.targets)
+        return self.build(messages, result.targets, policy)
+
+    def build(self, messages, targets: list[TargetRecord], policy: ResponsePolicy):
+        plan = RowPlan()
+        if policy.uses("instruction"):
+            messages = [instruction_message(targets), *messages]
+        phrases = frozenset(p for t in targets for p in banned_phrases(t))
+        if policy.uses("tokens"):
+            plan.banned = compile_banned(self.tokenizer, sorted(phrases))
+        if policy.uses("guard"):
+            plan.guard = _guard_patterns(phrases)
+            plan.refusal_text = IGNORANCE_SENTENCE if policy.refusal == "sentence" else None
+        if policy.uses("steering") and self.steering is not None:
+            plan.steering = self.steering.vectors_for(targets)
+        return messages, (None if plan.empty else plan)

@@ -92,8 +92,24 @@ ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 LongText = Annotated[str, Field(min_length=1, max_length=2000)]
 
 
+class PolicyOverrides(_Strict):
+    """A tenant's overrides of the server's response policy (see gateway/policy.py); null keeps the default."""
+
+    interventions: Annotated[list[Literal["instruction", "tokens", "guard", "steering"]], Field(max_length=4)] | None = None
+    refusal: Literal["sentence", "cut"] | None = None
+    on_detector_error: Literal["closed", "open"] | None = None
+
+    def stored(self) -> dict:
+        return self.model_dump(exclude_none=True)
+
+
 class TenantCreate(_Strict):
     name: ShortText
+    policy: PolicyOverrides | None = None
+
+
+class TenantPatch(_Strict):
+    policy: PolicyOverrides
 
 
 class ForgetTargetCreate(_Strict):

@@ -140,6 +140,8 @@ class Registry:
 
 
 def _spec(record: TargetRecord) -> TargetSpec:
-    return TargetSpec(id=record.id, owner=record.owner, name=record.name, aliases=tuple(record.aliases),
+    # A conversation that quotes a forbidden string touches the target as surely as one that names it.
+    aliases = tuple(dict.fromkeys([*record.aliases, *record.forbidden]))
+    return TargetSpec(id=record.id, owner=record.owner, name=record.name, aliases=aliases,
                       description=record.description, examples=tuple(record.examples),
                       negatives=tuple(record.negatives))

@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS tenants (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
     key_hash TEXT NOT NULL UNIQUE,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    policy TEXT NOT NULL DEFAULT '{}'  -- JSON: this tenant's overrides of the server's response policy
 );
 CREATE TABLE IF NOT EXISTS targets (
     id TEXT PRIMARY KEY,
@@ -73,6 +74,7 @@ class TenantRecord:
     id: str
     name: str
     created_at: int
+    policy: dict = field(default_factory=dict)
 
 
 class Store:
@@ -86,6 +88,13 @@ class Store:
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._lock = threading.Lock()
         self._conn.executescript(_SCHEMA)  # idempotent; executescript commits on its own
+        self._migrate()
+
+    def _migrate(self) -> None:
+        # Databases created before tenants had a policy gain the column with an empty override.
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(tenants)")}
+        if "policy" not in columns:
+            self._conn.execute("ALTER TABLE tenants ADD COLUMN policy TEXT NOT NULL DEFAULT '{}'")
 
     def close(self) -> None:
         self._conn.close()
@@ -107,24 +116,29 @@ class Store:
 
     # ---- tenants ------------------------------------------------------------------------------
 
-    def create_tenant(self, name: str) -> tuple[TenantRecord, str]:
+    def create_tenant(self, name: str, policy: dict | None = None) -> tuple[TenantRecord, str]:
         """Returns the tenant and its API key; only the key's hash is kept."""
-        tenant = TenantRecord("tn_" + secrets.token_hex(8), name, int(time.time()))
+        tenant = TenantRecord("tn_" + secrets.token_hex(8), name, int(time.time()), dict(policy or {}))
         key = "sk-lethe-" + secrets.token_urlsafe(32)
         with self._tx() as c:
-            c.execute("INSERT INTO tenants VALUES (?, ?, ?, ?)", (tenant.id, name, hash_key(key), tenant.created_at))
+            c.execute("INSERT INTO tenants (id, name, key_hash, created_at, policy) VALUES (?, ?, ?, ?, ?)",
+                      (tenant.id, name, hash_key(key), tenant.created_at, json.dumps(tenant.policy)))
         return tenant, key
 
+    def set_tenant_policy(self, tenant_id: str, policy: dict) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE tenants SET policy = ? WHERE id = ?", (json.dumps(policy), tenant_id))
+
     def list_tenants(self) -> list[TenantRecord]:
-        return [TenantRecord(*r) for r in self._rows("SELECT id, name, created_at FROM tenants ORDER BY created_at, id")]
+        return [_tenant(r) for r in self._rows(f"SELECT {_TENANT_COLUMNS} FROM tenants ORDER BY created_at, id")]
 
     def get_tenant(self, tenant_id: str) -> TenantRecord | None:
-        rows = self._rows("SELECT id, name, created_at FROM tenants WHERE id = ?", (tenant_id,))
-        return TenantRecord(*rows[0]) if rows else None
+        rows = self._rows(f"SELECT {_TENANT_COLUMNS} FROM tenants WHERE id = ?", (tenant_id,))
+        return _tenant(rows[0]) if rows else None
 
     def tenant_by_key_hash(self, key_hash: str) -> TenantRecord | None:
-        rows = self._rows("SELECT id, name, created_at FROM tenants WHERE key_hash = ?", (key_hash,))
-        return TenantRecord(*rows[0]) if rows else None
+        rows = self._rows(f"SELECT {_TENANT_COLUMNS} FROM tenants WHERE key_hash = ?", (key_hash,))
+        return _tenant(rows[0]) if rows else None
 
     def delete_tenant(self, tenant_id: str) -> list[str]:
         """Deletes the tenant with its targets and activations; returns the deleted target ids."""
@@ -182,6 +196,14 @@ class Store:
 
     def activations(self) -> dict[tuple[str, str], bool]:
         return {(t, g): bool(a) for t, g, a in self._rows("SELECT tenant_id, target_id, active FROM activations")}
+
+
+_TENANT_COLUMNS = "id, name, created_at, policy"
+
+
+def _tenant(row: tuple) -> TenantRecord:
+    id_, name, created_at, policy = row
+    return TenantRecord(id_, name, created_at, json.loads(policy))
 
 
 _TARGET_COLUMNS = "id, owner, name, spec, mandatory, default_active, status, created_at"

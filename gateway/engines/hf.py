@@ -32,6 +32,8 @@ from .base import (
     TokenLogprob,
     TopLogprob,
 )
+from filters import mask_banned, redact_top_logprobs
+
 from .text import IncrementalDetokenizer, StopStringMatcher
 from .tokens import TokenBytes
 
@@ -58,7 +60,11 @@ class _Row:
     generated: int = 0
     next_token: int = -1
     finished: bool = False
-    logprobs: list[TokenLogprob] = field(default_factory=list)
+    # Logprobs wait until the text of their token has been sent: a guard that holds back and then
+    # cuts a banned string must not have sent that string's tokens as logprobs.
+    pending_logprobs: list[tuple[int, TokenLogprob]] = field(default_factory=list)  # (text end, entry)
+    decoded_chars: int = 0
+    sent_chars: int = 0
 
     @property
     def request_id(self) -> str:
@@ -339,11 +345,7 @@ class HFEngine:
     # ---- sampling and output ------------------------------------------------------------------
 
     def _sample_and_emit(self, rows: list[_Row], logits: torch.Tensor) -> None:
-        for i, row in enumerate(rows):
-            if row.ban_state is not None:
-                banned = row.ban_state.banned_next()
-                if banned:
-                    logits[i, banned] = float("-inf")
+        mask_banned(logits, [row.ban_state for row in rows])
         greedy = logits.argmax(dim=-1).tolist()
         for i, row in enumerate(rows):
             try:
@@ -369,16 +371,29 @@ class HFEngine:
         params = row.request.params
         row.generated += 1
         row.next_token = token
+        entry = None
+        if params.logprobs and token not in self.eos_ids:
+            # Redaction follows the row's text before this token, so it is decided before advancing.
+            hidden = row.ban_state.redacted_next() if row.ban_state is not None and params.top_logprobs else set()
+            entry = self._logprob(logits, token, params.top_logprobs, hidden)
         if row.ban_state is not None:
             row.ban_state.advance(token)
         if token in self.eos_ids:
             self._finish(row, "stop")
             return
-        if params.logprobs:
-            row.logprobs.append(self._logprob(logits, token, params.top_logprobs))
-        text, hit_stop = row.stops.feed(row.detokenizer.add(token))
-        if row.guard is not None and self._guard_tripped(row, text):
-            return
+        delta = row.detokenizer.add(token)
+        row.decoded_chars += len(delta)
+        if entry is not None:
+            row.pending_logprobs.append((row.decoded_chars, entry))
+        text, hit_stop = row.stops.feed(delta)
+        if row.guard is not None:
+            # The guard holds back what could still become a banned string and cuts when one appears.
+            guarded = row.guard.feed(text)
+            text = guarded.text_to_emit
+            if guarded.tripped:
+                self._emit(row, text)
+                self._finish(row, "content_filter")
+                return
         if hit_stop:
             self._emit(row, text)
             self._finish(row, "stop")
@@ -390,20 +405,14 @@ class HFEngine:
             return
         self._emit(row, text)
 
-    def _guard_tripped(self, row: _Row, text: str) -> bool:
-        result = row.guard.feed(text)
-        if result.tripped:
-            self._emit(row, result.text_to_emit)
-            self._finish(row, "content_filter")
-            return True
-        return False
-
-    def _logprob(self, logits: torch.Tensor, token: int, top_n: int) -> TokenLogprob:
+    def _logprob(self, logits: torch.Tensor, token: int, top_n: int, hidden: set[int]) -> TokenLogprob:
         logp = torch.log_softmax(logits, dim=-1)
         top: list[TopLogprob] = []
         if top_n:
-            values, ids = logp.topk(top_n)
-            top = [self._top(int(t), float(v)) for v, t in zip(values.tolist(), ids.tolist())]
+            # Ask for enough candidates that n remain once the hidden ones are taken out.
+            values, ids = logp.topk(min(top_n + len(hidden), logp.shape[-1]))
+            kept = redact_top_logprobs(list(zip(ids.tolist(), values.tolist())), hidden, top_n)
+            top = [self._top(t, v) for t, v in kept]
         chosen = self._top(token, float(logp[token]))
         return TokenLogprob(chosen.token, chosen.logprob, chosen.bytes, top)
 
@@ -412,9 +421,17 @@ class HFEngine:
         return TopLogprob(raw.decode("utf-8", errors="replace"), max(logprob, -9999.0), list(raw))
 
     def _emit(self, row: _Row, text: str) -> None:
-        if text or row.logprobs:
-            row.emit(GenerationOutput(text, row.generated, len(row.request.prompt_ids), row.logprobs))
-            row.logprobs = []
+        logprobs = self._sent_logprobs(row, text)
+        if text or logprobs:
+            row.emit(GenerationOutput(text, row.generated, len(row.request.prompt_ids), logprobs))
+
+    @staticmethod
+    def _sent_logprobs(row: _Row, text: str, everything: bool = False) -> list[TokenLogprob]:
+        """Counts `text` as sent and returns the logprobs whose token text is now all sent."""
+        row.sent_chars += len(text)
+        ready = [entry for end, entry in row.pending_logprobs if everything or end <= row.sent_chars]
+        row.pending_logprobs = [] if everything else [p for p in row.pending_logprobs if p[0] > row.sent_chars]
+        return ready
 
     def _finish(self, row: _Row, reason: str, error: Exception | None = None) -> None:
         if row.finished:
@@ -426,14 +443,16 @@ class HFEngine:
             if row.guard is not None:
                 result = row.guard.feed(tail)
                 tail = result.text_to_emit
-                if result.tripped:
+                if not result.tripped:
+                    tail += row.guard.finish()  # a string that ends the text is only confirmed here
+                if row.guard.tripped:
                     reason = "content_filter"
-                else:
-                    tail += row.guard.finish()
+        # A normal end sends every remaining logprob (a removed stop string's tokens included).
+        logprobs = self._sent_logprobs(row, tail, everything=reason in ("stop", "length"))
         if reason == "content_filter" and row.plan.refusal_text is not None:
             tail += row.plan.refusal_text
             reason = "stop"
-        row.emit(GenerationOutput(tail, row.generated, len(row.request.prompt_ids), row.logprobs, reason))
+        row.emit(GenerationOutput(tail, row.generated, len(row.request.prompt_ids), logprobs, reason))
 
     def _eos_ids(self) -> list[int]:
         ids: list[int] = []

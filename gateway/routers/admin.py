@@ -6,7 +6,8 @@ from fastapi import APIRouter, Depends, Request
 
 from ..auth import require_admin
 from ..errors import APIError
-from ..protocol import Activation, TenantCreate
+from ..protocol import Activation, TenantCreate, TenantPatch
+from ..store import TenantRecord
 from .targets import set_activation_for
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)])
@@ -16,17 +17,40 @@ def _tenant_not_found(tenant_id: str) -> APIError:
     return APIError(404, f"No tenant found with id '{tenant_id}'.", param="tenant_id", code="tenant_not_found")
 
 
+def _tenant_view(request: Request, tenant: TenantRecord) -> dict:
+    policy = request.app.state.settings.response_policy().merged(tenant.policy)
+    return {"id": tenant.id, "object": "tenant", "name": tenant.name, "created_at": tenant.created_at,
+            "policy": policy.as_dict()}
+
+
 @router.post("/tenants", status_code=201)
 async def create_tenant(body: TenantCreate, request: Request):
-    tenant, key = request.app.state.store.create_tenant(body.name)
+    tenant, key = request.app.state.store.create_tenant(body.name, body.policy.stored() if body.policy else None)
     # The key is shown this once; only its hash is stored.
-    return {"id": tenant.id, "object": "tenant", "name": tenant.name, "created_at": tenant.created_at, "api_key": key}
+    return {**_tenant_view(request, tenant), "api_key": key}
 
 
 @router.get("/tenants")
 async def list_tenants(request: Request):
-    return {"object": "list", "data": [{"id": t.id, "object": "tenant", "name": t.name, "created_at": t.created_at}
-                                       for t in request.app.state.store.list_tenants()]}
+    return {"object": "list", "data": [_tenant_view(request, t) for t in request.app.state.store.list_tenants()]}
+
+
+@router.get("/tenants/{tenant_id}")
+async def get_tenant(tenant_id: str, request: Request):
+    tenant = request.app.state.store.get_tenant(tenant_id)
+    if tenant is None:
+        raise _tenant_not_found(tenant_id)
+    return _tenant_view(request, tenant)
+
+
+@router.patch("/tenants/{tenant_id}")
+async def update_tenant(tenant_id: str, body: TenantPatch, request: Request):
+    store = request.app.state.store
+    tenant = store.get_tenant(tenant_id)
+    if tenant is None:
+        raise _tenant_not_found(tenant_id)
+    store.set_tenant_policy(tenant_id, {**tenant.policy, **body.policy.stored()})
+    return _tenant_view(request, store.get_tenant(tenant_id))
 
 
 @router.delete("/tenants/{tenant_id}")

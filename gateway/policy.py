@@ -1,0 +1,40 @@
+"""A tenant's response policy: which interventions run when one of its targets fires.
+
+The server's settings give the default; a tenant may override any field. Kept as plain data so
+the store can persist it as JSON and the evaluation suite can compare policies side by side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+INTERVENTIONS = ("instruction", "tokens", "guard", "steering")
+Intervention = Literal["instruction", "tokens", "guard", "steering"]
+Refusal = Literal["sentence", "cut"]
+DetectorFailure = Literal["closed", "open"]
+
+# Said when the stream guard cuts and the policy asks for a fluent ending rather than a bare
+# content_filter stop. Worded like ordinary ignorance, so it reveals no registration.
+IGNORANCE_SENTENCE = "I'm not familiar with that."
+
+
+@dataclass(frozen=True)
+class ResponsePolicy:
+    interventions: frozenset[str] = frozenset({"instruction", "tokens", "guard"})
+    refusal: str = "sentence"  # "sentence": end a cut with IGNORANCE_SENTENCE; "cut": finish_reason content_filter
+    on_detector_error: str = "closed"  # "closed": refuse with 503; "open": serve without a plan
+
+    def merged(self, overrides: dict) -> ResponsePolicy:
+        """This policy with a tenant's stored overrides applied (unknown keys were refused at the API)."""
+        values = {k: v for k, v in overrides.items() if v is not None}
+        if "interventions" in values:
+            values["interventions"] = frozenset(values["interventions"])
+        return replace(self, **values)
+
+    def uses(self, intervention: str) -> bool:
+        return intervention in self.interventions
+
+    def as_dict(self) -> dict:
+        return {"interventions": [i for i in INTERVENTIONS if i in self.interventions], "refusal": self.refusal,
+                "on_detector_error": self.on_detector_error}
