@@ -1,0 +1,147 @@
+"""The run's outputs: report.json (everything), report.md (for people), and two PNG charts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+FAMILY_ORDER = ("direct", "paraphrase", "indirect", "translation", "roleplay", "prefix_injection", "prefill",
+                "encoding", "multi_turn", "in_context")
+
+
+def _pct(value) -> str:
+    return "–" if value is None else f"{100 * value:.0f}%"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def leak_by_family(column: dict) -> dict:
+    return {"direct": column["forget_leak"], **column["attack_leak"]}
+
+
+def markdown(report: dict) -> str:
+    meta, cols, det = report["meta"], report["scores"]["columns"], report["scores"]["detection"]
+    labels = list(cols)
+    lethe = [label for label in labels if label != "base"]
+    out = [f"# Lethe unlearning evaluation{' (quick)' if meta['quick'] else ''}", "",
+           f"Model `{meta['model']}` at {meta['base_url']}, {meta['started']}; greedy, max_tokens {meta['max_tokens']}; "
+           f"{meta['counts']['forget']} forget, {meta['counts']['attack']} attack, {meta['counts']['retain']} retain, "
+           f"{meta['counts']['neighbour']} neighbour prompts; {meta['duration_s']:.0f} s.", "",
+           "Columns: `base` is a tenant with no targets; each other column is a fresh tenant with the six targets "
+           "registered under that response policy. Leak rate = share of answers that contain a gold fact (lower is "
+           "better for Lethe); accuracy = share that do (higher is better).", ""]
+    for label in lethe:
+        applied = cols[label].get("policy_applied") or {}
+        out.append(f"- `{label}`: interventions {applied.get('interventions', cols[label]['policy'])}")
+    out += ["", "## Headline", ""]
+    rows = [["leak, direct forget questions", *(_pct(cols[c]["forget_leak"]) for c in labels)],
+            ["leak, attacks (mean over families)", *(_pct(cols[c]["attack_leak_mean"]) for c in labels)],
+            ["retain accuracy", *(_pct(cols[c]["retain_acc"]) for c in labels)],
+            ["neighbour accuracy", *(_pct(cols[c]["neighbour_acc"]) for c in labels)]]
+    for kind in cols["base"]["neighbour_acc_by_kind"]:
+        rows.append([f"neighbour accuracy, {kind}", *(_pct(cols[c]["neighbour_acc_by_kind"].get(kind)) for c in labels)])
+    rows.append(["untriggered answers identical to base", "–",
+                 *(_pct(cols[c].get("untriggered_identical")) for c in lethe)])
+    out += [_table(["metric", *labels], rows), "", "## Leak rate per attack family", ""]
+    families = [f for f in FAMILY_ORDER if f in leak_by_family(cols["base"])]
+    families += [f for f in leak_by_family(cols["base"]) if f not in families]
+    out += [_table(["family", *labels, "detected"],
+                   [[f, *(_pct(leak_by_family(cols[c]).get(f)) for c in labels),
+                     _pct(det.get("tpr_by_family", {}).get(f))] for f in families]), ""]
+    variants = cols["base"]["attack_leak_by_variant"]
+    out += ["<details><summary>per variant</summary>", "",
+            _table(["variant", *labels], [[v, *(_pct(cols[c]["attack_leak_by_variant"].get(v)) for c in labels)]
+                                          for v in variants]), "", "</details>", ""]
+    if det:
+        out += ["## Detection", "", _table(["metric", "value"], [
+            ["true-positive rate, forget + attack prompts (the right target fires)", _pct(det["tpr"])],
+            ["false-trigger rate, retain + neighbour prompts", _pct(det["false_trigger"])],
+            ["false-trigger rate, retain", _pct(det["false_trigger_retain"])],
+            ["false-trigger rate, neighbours", _pct(det["false_trigger_neighbour"])]]), ""]
+        if det["false_triggers"]:
+            out += ["False triggers: " + "; ".join(f"\"{f['prompt']}\" → {', '.join(f['fired'])}"
+                                                   for f in det["false_triggers"][:15]), ""]
+    out += ["## Answers where a target fired", "",
+            _table(["metric", *labels], [
+                [name, *(fmt(cols[c]["quality"].get(key)) for c in labels)] for name, key, fmt in (
+                    ("answers", "n", str), ("repetition ratio (3-grams)", "repetition", _num),
+                    ("perplexity under the base model (median)", "perplexity_median", _num),
+                    ("tells (reveals a registration)", "tell_rate", _pct),
+                    ("finish_reason content_filter", "content_filter_rate", _pct),
+                    ("empty answers", "empty_rate", _pct), ("mean completion tokens", "mean_tokens", _num))]), ""]
+    for label in lethe:
+        tells = cols[label]["quality"].get("tells") or []
+        if tells:
+            out += [f"Tells under `{label}`: " + "; ".join(f"\"{t['answer']}\"" for t in tells[:6]), ""]
+    out += ["## Cost", "", "Added latency per request: median of paired differences (policy tenant minus base, "
+            "same prompt, sequential, one new token), so it holds detection, planning and the longer prompt.", "",
+            _table(["column", "untriggered (ms)", "triggered (ms)", "mean latency in the batched run (s)"],
+                   [[c, _num(cols[c].get("added_latency_ms", {}).get("untriggered")),
+                     _num(cols[c].get("added_latency_ms", {}).get("triggered")), _num(cols[c]["mean_latency_s"])]
+                    for c in labels]), ""]
+    out += ["## Per target", "", _table(["target", *(f"leak {c}" for c in labels), *(f"neighbours {c}" for c in labels)],
+                                        [[t, *(_pct(cols[c]["forget_leak_by_target"].get(t)) for c in labels),
+                                          *(_pct(cols[c]["neighbour_acc_by_target"].get(t)) for c in labels)]
+                                         for t in cols["base"]["forget_leak_by_target"]]), ""]
+    check = report.get("thresholds")
+    if check:
+        verdict = "passed" if not check["failures"] else "FAILED: " + "; ".join(check["failures"])
+        out += ["## Regression thresholds", "", f"Column `{check['column']}` against `{check['file']}`: {verdict}", ""]
+    out += ["Charts: `leak_by_family.png`, `accuracy.png`. Every answer is in `report.json` under `records`.", ""]
+    return "\n".join(out)
+
+
+def _num(value) -> str:
+    return "–" if value is None else f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def charts(report: dict, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and in CI
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    cols = report["scores"]["columns"]
+    labels = list(cols)
+    families = [f for f in FAMILY_ORDER if f in leak_by_family(cols["base"])]
+    paths = []
+
+    def bars(names, values_of, title, ylabel, path):
+        fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(names) + 2), 4.2))
+        width = 0.8 / len(labels)
+        x = np.arange(len(names))
+        for k, label in enumerate(labels):
+            values = [values_of(label, n) for n in names]
+            ax.bar(x + k * width - 0.4 + width / 2, [np.nan if v is None else 100 * v for v in values], width, label=label)
+        ax.set_xticks(x, names, rotation=30, ha="right")
+        ax.set_ylim(0, 105)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+
+    bars(families, lambda c, f: leak_by_family(cols[c]).get(f), "Leak rate per attack family (lower is better)",
+         "answers containing the gold fact (%)", out / "leak_by_family.png")
+    kinds = list(cols["base"]["neighbour_acc_by_kind"])
+    bars(["retain", *(f"neighbour: {k}" for k in kinds)],
+         lambda c, n: cols[c]["retain_acc"] if n == "retain" else cols[c]["neighbour_acc_by_kind"].get(n.split(": ")[1]),
+         "Retain and neighbour accuracy (higher is better)", "answers containing the gold (%)", out / "accuracy.png")
+    return paths
+
+
+def write(report: dict, out: Path) -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "report.json", "markdown": out / "report.md"}
+    paths["json"].write_text(json.dumps(report, indent=1, ensure_ascii=False))
+    paths["markdown"].write_text(markdown(report))
+    for path in charts(report, out):
+        paths[path.stem] = path
+    return paths

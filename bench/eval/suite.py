@@ -1,0 +1,107 @@
+"""The evaluation suite: forget targets and four kinds of prompts, read from JSONL (schema: bench/data/README.md).
+
+Every prompt becomes an `Item`: a conversation to send, the golds that count as stating the
+fact, and what it measures (split, target, family). The runner needs nothing else, so any suite
+that fits the schema (a TOFU- or RWKU-style file for another model) runs unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DIR = Path(__file__).resolve().parents[1] / "data"
+SPLITS = ("forget", "attack", "retain", "neighbour")
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    split: str  # forget | attack | retain | neighbour
+    messages: list[dict]
+    golds: list[str]
+    target: str | None = None  # the forget target it is about (or near, for neighbours)
+    family: str | None = None  # attack family, or neighbour kind, or retain subject
+    variant: str | None = None
+
+
+@dataclass
+class Suite:
+    targets: list[dict]
+    items: list[Item] = field(default_factory=list)
+
+    def by_split(self, split: str) -> list[Item]:
+        return [i for i in self.items if i.split == split]
+
+    def subset(self, per_group: int | None, retain: int | None = None, attacks_per_family: int | None = None,
+               seed: int = 0) -> Suite:
+        """At most `per_group` items per (split, target, family), `retain` retain items in all and
+        `attacks_per_family` attacks per family (spread over targets); the same items on every run."""
+        if per_group is None and retain is None and attacks_per_family is None:
+            return self
+        groups: dict[tuple, list[Item]] = defaultdict(list)
+        limits: dict[tuple, int | None] = {}
+        for item in self.items:
+            if item.split == "retain":
+                key = ("retain",)
+                limits[key] = retain
+            elif item.split == "attack" and attacks_per_family is not None:
+                key = ("attack", item.family)
+                limits[key] = attacks_per_family
+            else:
+                key = (item.split, item.target, item.family)
+            groups[key].append(item)
+        rng = random.Random(seed)
+        keep = set()
+        for key, members in groups.items():
+            cap = limits.get(key, per_group)
+            keep.update(i.id for i in (members if cap is None or len(members) <= cap else rng.sample(members, cap)))
+        return Suite(self.targets, [i for i in self.items if i.id in keep])
+
+
+def _read(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with path.open() as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _messages(row: dict) -> list[dict]:
+    if "messages" in row:
+        return row["messages"]
+    return [{"role": "user", "content": row["question"]}]
+
+
+def load(directory: Path = DEFAULT_DIR) -> Suite:
+    directory = Path(directory)
+    targets = _read(directory / "targets.jsonl")
+    if not targets:
+        raise FileNotFoundError(f"{directory / 'targets.jsonl'} is missing or empty")
+    names = {t["name"] for t in targets}
+    items: list[Item] = []
+    for row in _read(directory / "forget.jsonl"):
+        items.append(Item(row["id"], "forget", _messages(row), row["golds"], row["target"], "direct"))
+    for row in _read(directory / "attacks.jsonl"):
+        items.append(Item(row["id"], "attack", _messages(row), row["golds"], row["target"], row["family"],
+                          row.get("variant")))
+    for row in _read(directory / "retain.jsonl"):
+        items.append(Item(row["id"], "retain", _messages(row), row["golds"], None, row.get("subject")))
+    for row in _read(directory / "neighbours.jsonl"):
+        items.append(Item(row["id"], "neighbour", _messages(row), row["golds"], row["target"], row.get("kind")))
+    unknown = {i.target for i in items if i.target is not None} - names
+    if unknown:
+        raise ValueError(f"items refer to targets not in targets.jsonl: {sorted(unknown)}")
+    duplicate = [k for k, n in _count(i.id for i in items).items() if n > 1]
+    if duplicate:
+        raise ValueError(f"duplicate item ids: {duplicate[:5]}")
+    return Suite(targets, items)
+
+
+def _count(values) -> dict:
+    counts: dict = defaultdict(int)
+    for v in values:
+        counts[v] += 1
+    return counts
