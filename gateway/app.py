@@ -15,6 +15,7 @@ from .metrics import Metrics
 from .middleware import GatewayMiddleware
 from .model_loader import load_model, pick_device_and_dtype, resolve_model
 from .planner import Planner
+from .ratelimit import RateLimiter
 from .registry import Registry
 from .routers import admin, openai, ops, targets
 from .store import Store
@@ -62,6 +63,8 @@ def create_app(settings: Settings | None = None, engine: HFEngine | None = None)
     app = FastAPI(title="Lethe", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.rate_limits = {"generation": RateLimiter(settings.requests_per_minute),
+                             "target_writes": RateLimiter(settings.target_writes_per_minute)}
     app.state.admin_key_hash = hash_key(settings.admin_key) if settings.admin_key else None
     install_error_handlers(app)
     app.include_router(openai.router)

@@ -35,6 +35,11 @@ def bad_request(message: str, param: str | None = None, code: str | None = None)
     return APIError(400, message, param=param, code=code)
 
 
+def detector_unavailable() -> APIError:
+    return APIError(503, "The gateway cannot check this request right now; retry later.",
+                    type="service_unavailable", code="detector_unavailable", headers={"Retry-After": "5"})
+
+
 def error_response(err: APIError) -> JSONResponse:
     return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
 

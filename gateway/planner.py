@@ -17,7 +17,8 @@ from detectors.types import Detection, Message
 from filters import GuardPatterns, compile_banned
 
 from .engines.base import RowPlan
-from .errors import APIError
+from .errors import detector_unavailable
+from .failpoints import failpoint
 from .policy import IGNORANCE_SENTENCE, ResponsePolicy
 from .registry import Registry
 from .store import GLOBAL, TargetRecord
@@ -66,6 +67,7 @@ class Planner:
         active = self.registry.active_ids(tenant_id)
         if not active:
             return PlanResult([], [])
+        failpoint("detector")
         conversation = [Message(m["role"], m["content"]) for m in messages]
         detections = self.registry.detector.detect(conversation, [tenant_id, GLOBAL], active)
         targets = [self.registry.get_visible_unchecked(d.target_id) for d in detections]
@@ -79,8 +81,7 @@ class Planner:
             log.exception("detection failed for tenant %s", tenant.id)
             if policy.on_detector_error == "open":
                 return messages, None
-            raise APIError(503, "The gateway cannot check this request right now; retry later.",
-                           type="service_unavailable", code="detector_unavailable")
+            raise detector_unavailable() from None
         if not result.targets:
             return messages, None
         return self.build(messages, result.targets, policy)

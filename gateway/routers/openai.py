@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 
 from ..auth import Tenant, require_tenant
 from ..protocol import ChatCompletionRequest, CompletionRequest
+from ..ratelimit import limit_generation
 
 router = APIRouter(prefix="/v1")
 
@@ -25,12 +26,12 @@ async def get_model(model_id: str, request: Request, tenant: Tenant = Depends(re
 
 
 @router.post("/chat/completions")
-async def chat_completions(body: ChatCompletionRequest, request: Request, tenant: Tenant = Depends(require_tenant)):
+async def chat_completions(body: ChatCompletionRequest, request: Request, tenant: Tenant = Depends(limit_generation)):
     return await request.app.state.serving.chat(body, tenant, request)
 
 
 @router.post("/completions")
-async def completions(body: CompletionRequest, request: Request, tenant: Tenant = Depends(require_tenant)):
+async def completions(body: CompletionRequest, request: Request, tenant: Tenant = Depends(limit_generation)):
     return await request.app.state.serving.completions(body, tenant, request)
 
 

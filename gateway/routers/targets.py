@@ -7,8 +7,9 @@ import asyncio
 from fastapi import APIRouter, Depends, Request, Response
 
 from ..auth import Tenant, require_caller, require_tenant
-from ..errors import APIError
+from ..errors import APIError, detector_unavailable
 from ..protocol import Activation, DetectRequest, ForgetTargetCreate, ForgetTargetPatch
+from ..ratelimit import limit_target_writes, limit_tenant_target_writes
 from ..registry import Caller, Registry, TargetForbidden, TargetNotFound
 from ..store import GLOBAL, TargetRecord
 
@@ -45,7 +46,7 @@ def _active_for(registry: Registry, caller: Caller, target: TargetRecord) -> boo
 
 
 @router.post("", status_code=201)
-async def create_target(body: ForgetTargetCreate, request: Request, tenant: Tenant | None = Depends(require_caller)):
+async def create_target(body: ForgetTargetCreate, request: Request, tenant: Tenant | None = Depends(limit_target_writes)):
     registry = _registry(request)
     if body.scope == "global" and tenant is not None:
         raise APIError(403, "Only the admin key can create global forget targets.", type="permission_error",
@@ -75,7 +76,10 @@ async def list_targets(request: Request, tenant: Tenant = Depends(require_tenant
 async def detect(body: DetectRequest, request: Request, tenant: Tenant = Depends(require_tenant)):
     planner = request.app.state.planner
     messages = [{"role": m.role, "content": m.text()} for m in body.messages]
-    result = await asyncio.to_thread(planner.detect, tenant.id, messages)
+    try:
+        result = await asyncio.to_thread(planner.detect, tenant.id, messages)
+    except Exception:
+        raise detector_unavailable() from None
     names = {t.id: t.name for t in result.targets}
     return {"object": "list", "triggered": bool(result.detections), "data": [
         {"target_id": d.target_id, "name": names.get(d.target_id), "score": round(d.score, 4),
@@ -95,7 +99,7 @@ async def get_target(target_id: str, request: Request, tenant: Tenant | None = D
 
 @router.patch("/{target_id}")
 async def patch_target(target_id: str, body: ForgetTargetPatch, request: Request,
-                       tenant: Tenant | None = Depends(require_caller)):
+                       tenant: Tenant | None = Depends(limit_target_writes)):
     registry = _registry(request)
     caller = _caller(tenant)
     if body.mandatory is not None and not caller.is_admin:
@@ -111,7 +115,7 @@ async def patch_target(target_id: str, body: ForgetTargetPatch, request: Request
 
 
 @router.delete("/{target_id}")
-async def delete_target(target_id: str, request: Request, tenant: Tenant | None = Depends(require_caller)):
+async def delete_target(target_id: str, request: Request, tenant: Tenant | None = Depends(limit_target_writes)):
     try:
         await asyncio.to_thread(_registry(request).delete, _caller(tenant), target_id)
     except TargetNotFound:
@@ -122,7 +126,8 @@ async def delete_target(target_id: str, request: Request, tenant: Tenant | None 
 
 
 @router.put("/{target_id}/activation")
-async def set_activation(target_id: str, body: Activation, request: Request, tenant: Tenant = Depends(require_tenant)):
+async def set_activation(target_id: str, body: Activation, request: Request,
+                         tenant: Tenant = Depends(limit_tenant_target_writes)):
     return set_activation_for(_registry(request), tenant.id, target_id, body.active)
 
 
