@@ -12,7 +12,9 @@ vectors, and touches those rows only:
   care about left padding (padding positions are masked out of attention anyway) or the KV cache
   (a decode step is just a sequence of length 1);
 - a layer that returns a tuple has its first element changed and the rest passed through;
-- with nothing set, or on a layer no row uses, the hook returns at once.
+- with nothing set, or on a layer no row uses, the hook returns at once;
+- only forwards in the thread that called `set_rows` are steered, so vectors can be computed on
+  the same model from another thread while the engine runs.
 
 A plan's value says how to steer at that layer:
 
@@ -30,6 +32,7 @@ a running batch whose rows do not change pays for the table once, not at every d
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -106,6 +109,7 @@ class GatedSteering:
         self._tables: dict[int, _Table] = {}
         self._key: list[Mapping] | None = None  # the plan objects the tables were built from
         self._built: dict[int, _Table] = {}
+        self._owner = 0  # the thread that armed the hooks; forwards in other threads are untouched
         self._handles = [layer.register_forward_hook(self._hook(i)) for i, layer in enumerate(self.layers)]
 
     @property
@@ -124,6 +128,7 @@ class GatedSteering:
         if self._key is None or len(self._key) != len(plans) or any(a is not b for a, b in zip(self._key, plans)):
             self._built = self._build(plans)
             self._key = list(plans)
+        self._owner = threading.get_ident()
         self._tables = self._built
 
     def clear(self) -> None:
@@ -176,7 +181,7 @@ class GatedSteering:
     def _hook(self, layer: int):
         def hook(module, args, output):
             tables = self._tables
-            if not tables:
+            if not tables or threading.get_ident() != self._owner:
                 return None
             table = tables.get(layer)
             if table is None:

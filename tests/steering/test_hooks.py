@@ -245,3 +245,21 @@ def test_finds_decoder_layers(model):
 def test_rejects_a_layer_outside_the_model(model, steering):
     with pytest.raises(ValueError):
         steering.set_rows([{7: vec(1)}])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@torch.no_grad()
+def test_cuda_bf16_untriggered_row_is_bit_identical(model):
+    cuda = LlamaForCausalLM(model.config).to("cuda", torch.bfloat16).eval()
+    cuda.load_state_dict(model.state_dict())
+    ids, mask, pos = (t.cuda() for t in batch([P1, P2, P1]))
+    base = cuda(input_ids=ids, attention_mask=mask, position_ids=pos).logits[:, -1]
+    s = GatedSteering(cuda)
+    try:
+        s.set_rows([{}, {1: vec(1).cuda()}, {0: Rotate(vec(2, 0.7)), 2: vec(3)}])  # CPU vectors are moved
+        steered = cuda(input_ids=ids, attention_mask=mask, position_ids=pos).logits[:, -1]
+        s.clear()
+    finally:
+        s.remove()
+    assert torch.equal(steered[0], base[0])
+    assert not torch.equal(steered[1], base[1]) and not torch.equal(steered[2], base[2])
