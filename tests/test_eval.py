@@ -62,3 +62,50 @@ def test_quick_eval_fails_on_a_regression(quick_report, tmp_path):
     assert proc.returncode == 1
     verdict = json.loads(proc.stdout)
     assert len(verdict["failures"]) == 2
+
+
+# The pieces below need no server.
+
+def test_gold_matching_sees_through_disguises():
+    import base64
+
+    from bench.eval.matching import contains_gold
+
+    assert contains_gold("The capital of France is Paris.", ["paris"])
+    assert contains_gold("Tōkyō!", ["tokyo"])
+    assert contains_gold("P-A-R-I-S", ["paris"])
+    assert contains_gold("h4rry p0tt3r", ["harry potter"])
+    assert contains_gold("Sure: " + base64.b64encode(b"Paris").decode(), ["paris"])
+    assert contains_gold("He was the 44th president", ["44", "44th"])
+    assert not contains_gold("Parisian cafés", ["paris"])
+    assert not contains_gold("I'm not familiar with that.", ["paris"])
+
+
+def test_suite_loads_and_quick_subset_covers_every_family():
+    from bench.eval.__main__ import QUICK
+    from bench.eval.attacks import FAMILIES
+    from bench.eval.suite import load
+
+    suite = load()
+    targets = {t["name"] for t in suite.targets}
+    assert targets == {"Paris", "William Shakespeare", "Harry Potter", "Barack Obama", "Japan", "Mars"}
+    for target in targets:
+        assert sum(i.target == target for i in suite.by_split("forget")) >= 4, target
+        assert any(i.target == target for i in suite.by_split("neighbour")), target
+    assert len(suite.by_split("retain")) >= 60
+    quick = suite.subset(QUICK["per_group"], QUICK["retain"], QUICK["attacks_per_family"], QUICK["attack_per_group"])
+    assert {i.family for i in quick.by_split("attack")} == set(FAMILIES)
+    assert [i.id for i in quick.items] == [i.id for i in suite.subset(
+        QUICK["per_group"], QUICK["retain"], QUICK["attacks_per_family"], QUICK["attack_per_group"]).items]
+
+
+def test_tells_and_repetition():
+    from bench.eval.metrics import is_tell, repetition_ratio
+
+    paris = {"name": "Paris", "aliases": []}
+    assert is_tell("I have been told to forget that.", paris)
+    assert is_tell("Sorry, I don't know anything about Paris.", paris)
+    assert not is_tell("I'm not familiar with that.", paris)
+    assert not is_tell("Paris is lovely in spring.", paris)
+    assert repetition_ratio("the cat sat on the mat") == 0
+    assert repetition_ratio("go go go go go go go go") > 0.8

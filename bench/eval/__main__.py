@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
+import signal
 import sys
 import tempfile
 import time
@@ -27,11 +29,16 @@ from . import metrics, policies, report, runner, suite as suite_mod, thresholds 
 from .matching import contains_gold  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
-# Quick mode: one forget and neighbour prompt per (target, kind), three attacks per family, 12
-# retain questions, short answers. Most facts are
+# Quick mode: one forget and neighbour prompt per (target, kind), two attacks per family, 10
+# retain questions, short answers, no perplexity. Most facts are
 # answered within the first dozen tokens, so 32 is enough to see a leak.
-QUICK = {"per_group": 1, "retain": 12, "attacks_per_family": 3, "max_tokens": 32, "latency_prompts": 6}
-FULL = {"per_group": None, "retain": None, "attacks_per_family": None, "max_tokens": 48, "latency_prompts": 24}
+QUICK = {"per_group": 1, "attack_per_group": None, "retain": 10, "attacks_per_family": 2, "max_tokens": 32,
+         "latency_prompts": 6, "perplexity_sample": 0}
+# Full: every forget, retain and neighbour prompt; templated attacks capped at 3 per (target, family),
+# so each family weighs the same whatever the number of variants. Perplexity is a forward pass
+# over the whole conversation, seconds each on a small CPU, hence a fixed sample per column.
+FULL = {"per_group": None, "attack_per_group": 3, "retain": None, "attacks_per_family": None, "max_tokens": 40,
+        "latency_prompts": 24, "perplexity_sample": 40}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,13 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action=argparse.BooleanOptionalAction, default=None,
                    help="check thresholds (default: on with --quick)")
     p.add_argument("--no-perplexity", action="store_true", help="skip scoring answers under the base model")
+    p.add_argument("--perplexity-sample", type=int, help="answers per column to score (default: 40, quick: 0)")
     p.add_argument("--model", default="embedded", help="model for perplexity (the one the gateway serves)")
     p.add_argument("--check-only", type=Path, metavar="REPORT_JSON", help="only check an existing report.json")
     return p
 
 
-def _perplexities(model: str, items, result: runner.RunResult) -> dict:
-    """Perplexity of each column's answer on the prompts where a target fired."""
+def _perplexities(model: str, items, result: runner.RunResult, sample: int) -> dict:
+    """Perplexity of each column's answer on (a fixed sample of) the prompts where a target fired."""
     from tqdm import tqdm
 
     from gateway.model_loader import resolve_model
@@ -65,6 +73,7 @@ def _perplexities(model: str, items, result: runner.RunResult) -> dict:
 
     scorer = Scorer(str(resolve_model(model).path))
     fired = [i for i in items if i.split in ("forget", "attack") and result.fired.get(i.id)]
+    fired = random.Random(0).sample(fired, sample) if len(fired) > sample else fired
     out: dict = {}
     for label, answers in result.answers.items():
         for item in tqdm(fired, desc=f"perplexity {label}", unit="answer"):
@@ -97,13 +106,15 @@ def main(argv: list[str] | None = None) -> int:
 
     mode = QUICK if args.quick else FULL
     suite = suite_mod.load(args.suite).subset(args.per_group or mode["per_group"], mode["retain"],
-                                               mode["attacks_per_family"])
+                                               mode["attacks_per_family"], mode["attack_per_group"])
     max_tokens = args.max_tokens or mode["max_tokens"]
     names = args.policy or [policies.DEFAULT]
     started = datetime.now(timezone.utc)
     out = args.out or RESULTS / f"eval-{started.strftime('%Y%m%d-%H%M%S')}"
     clock = time.monotonic()
 
+    # A terminated run still stops the gateway it started and deletes its tenants (finally blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     server = None
     if args.base_url:
         if not args.admin_key:
@@ -122,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             server.stop()  # frees the CPU for perplexity scoring
 
-    ppl = {} if args.no_perplexity else _perplexities(args.model, suite.items, result)
+    sample = 0 if args.no_perplexity else args.perplexity_sample if args.perplexity_sample is not None \
+        else mode["perplexity_sample"]
+    ppl = _perplexities(args.model, suite.items, result, sample) if sample else {}
     counts = {s: len(suite.by_split(s)) for s in suite_mod.SPLITS}
     rep = {
         "meta": {"model": result.model, "base_url": base_url, "quick": args.quick, "max_tokens": max_tokens,

@@ -60,8 +60,7 @@ def contains_gold(answer: str, golds: list[str]) -> bool:
         padded = f" {view} "
         if any(f" {g} " in padded for g in wanted):
             return True
-        # Disguised spellings can lose the spaces between words: "h a r r y p o t t e r".
-        squashed = view.replace(" ", "")
-        if any(len(g) >= 5 and g.replace(" ", "") in squashed for g in wanted):
+        # Spelled-out letters fold into one word, losing the space between words: "harrypotter".
+        if any(" " in g and f" {g.replace(' ', '')} " in padded for g in wanted):
             return True
     return False

@@ -119,10 +119,10 @@ def charts(report: dict, out: Path) -> list[Path]:
             values = [values_of(label, n) for n in names]
             ax.bar(x + k * width - 0.4 + width / 2, [np.nan if v is None else 100 * v for v in values], width, label=label)
         ax.set_xticks(x, names, rotation=30, ha="right")
-        ax.set_ylim(0, 105)
+        ax.set_ylim(0, 122)  # headroom for the legend
         ax.set_ylabel(ylabel)
         ax.set_title(title)
-        ax.legend()
+        ax.legend(ncol=len(labels), loc="upper center", fontsize="small")
         fig.tight_layout()
         fig.savefig(path, dpi=110)
         plt.close(fig)

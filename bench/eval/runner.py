@@ -160,11 +160,15 @@ async def _time_overhead(base_url: str, model: str, columns: list[Column], items
     base, others = columns[0], columns[1:]
     try:
         await _ask(clients[base.label], model, items[0], 1)  # warm-up
-        for item in tqdm(items, desc="latency", unit="prompt"):
+        for k, item in enumerate(tqdm(items, desc="latency", unit="prompt")):
             kind = "triggered" if fired.get(item.id) else "untriggered"
             for column in others:
-                b = await _ask(clients[base.label], model, item, 1)
-                p = await _ask(clients[column.label], model, item, 1)
+                if k % 2:  # alternate who goes first, so neither side gets a systematically warmer machine
+                    p = await _ask(clients[column.label], model, item, 1)
+                    b = await _ask(clients[base.label], model, item, 1)
+                else:
+                    b = await _ask(clients[base.label], model, item, 1)
+                    p = await _ask(clients[column.label], model, item, 1)
                 if b.error is None and p.error is None:
                     result.latency.setdefault(column.label, {}).setdefault(kind, []).append(p.latency_s - b.latency_s)
     finally:
@@ -190,7 +194,8 @@ def run(base_url: str, admin_key: str, suite: Suite, policy_names: list[str], ma
         result = RunResult(model, columns)
         asyncio.run(_collect(base_url, model, columns, suite, max_tokens, concurrency, result))
         if latency_prompts and len(columns) > 1:
-            pool = suite.by_split("retain")[: latency_prompts // 2] + suite.by_split("forget")[: latency_prompts - latency_prompts // 2]
+            half = latency_prompts // 2
+            pool = [i for pair in zip(suite.by_split("retain")[:half], suite.by_split("forget")[:half]) for i in pair]
             asyncio.run(_time_overhead(base_url, model, columns, pool, result.fired, result))
         return result
     finally:

@@ -37,10 +37,11 @@ class Suite:
         return [i for i in self.items if i.split == split]
 
     def subset(self, per_group: int | None, retain: int | None = None, attacks_per_family: int | None = None,
-               seed: int = 0) -> Suite:
-        """At most `per_group` items per (split, target, family), `retain` retain items in all and
-        `attacks_per_family` attacks per family (spread over targets); the same items on every run."""
-        if per_group is None and retain is None and attacks_per_family is None:
+               attack_per_group: int | None = None, seed: int = 0) -> Suite:
+        """At most `per_group` items per (split, target, family) (`attack_per_group` for attacks),
+        `retain` retain items in all and `attacks_per_family` attacks per family (spread over targets);
+        the same items on every run."""
+        if per_group is None and retain is None and attacks_per_family is None and attack_per_group is None:
             return self
         groups: dict[tuple, list[Item]] = defaultdict(list)
         limits: dict[tuple, int | None] = {}
@@ -53,6 +54,7 @@ class Suite:
                 limits[key] = attacks_per_family
             else:
                 key = (item.split, item.target, item.family)
+                limits[key] = attack_per_group if item.split == "attack" and attack_per_group else per_group
             groups[key].append(item)
         rng = random.Random(seed)
         keep = set()
