@@ -14,6 +14,7 @@ that do, and untriggered rows see exactly the computation they would see without
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import queue
 import threading
@@ -341,6 +342,7 @@ class HFEngine:
 
     def _reset_batch(self) -> None:
         self._rows, self._cache, self._mask = [], None, None
+        release_free_memory()
 
     # ---- sampling and output ------------------------------------------------------------------
 
@@ -462,6 +464,26 @@ class HFEngine:
                 if v is not None and v not in ids:
                     ids.append(int(v))
         return ids
+
+
+def _libc_trim():
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        return None
+
+
+_MALLOC_TRIM = _libc_trim()
+
+
+def release_free_memory() -> None:
+    """Hands freed heap back to the OS once the batch drains.
+
+    A burst leaves a large KV cache freed but kept by glibc's arenas, so the process would stay at
+    its peak size forever; trimming when idle brings it back near its baseline.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def _pad_left(t: torch.Tensor, width: int, dim: int) -> torch.Tensor:
