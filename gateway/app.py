@@ -18,7 +18,8 @@ from .planner import Planner
 from .ratelimit import RateLimiter
 from .registry import Registry
 from .routers import admin, openai, ops, targets
-from .store import Store
+from .steering_vectors import SteeringVectorStore
+from .store import GLOBAL, Store
 from .serving import Serving
 
 log = logging.getLogger("lethe")
@@ -45,19 +46,31 @@ def create_app(settings: Settings | None = None, engine: HFEngine | None = None)
     async def lifespan(app: FastAPI):
         nonlocal engine
         from detectors.detector import Detector
+        from steering import GatedSteering
 
         engine = engine or build_engine(settings, metrics)
         store = Store(settings.db_path)
         registry = Registry(store, Detector())
         log.info("restored %d forget targets", registry.load(progress=True))
-        planner = Planner(registry, engine.tokenizer, settings.response_policy())
+        default_policy = settings.response_policy()
+
+        def policy_for_owner(owner: str):
+            tenant = store.get_tenant(owner) if owner != GLOBAL else None
+            return default_policy.merged(tenant.policy) if tenant else default_policy
+
+        engine.steering = GatedSteering(engine.model)
+        steering = SteeringVectorStore(engine.model, engine.tokenizer, registry, policy_for_owner)
+        steering.start()
+        planner = Planner(registry, engine.tokenizer, default_policy, steering)
         engine.start()
         app.state.engine, app.state.store, app.state.registry, app.state.planner = engine, store, registry, planner
+        app.state.steering = steering
         app.state.serving = Serving(engine, settings, metrics, planner)
         try:
             yield
         finally:
             engine.shutdown()
+            steering.shutdown()
             store.close()
 
     app = FastAPI(title="Lethe", version="0.1.0", lifespan=lifespan)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from detectors.aliases import expand_aliases, probe_prompts
 from detectors.types import TargetSpec
@@ -54,6 +54,10 @@ class Registry:
         return len(records)
 
     # ---- reads --------------------------------------------------------------------------------
+
+    def all(self) -> list[TargetRecord]:
+        with self._lock:
+            return list(self._targets.values())
 
     def visible(self, tenant_id: str) -> list[TargetRecord]:
         with self._lock:
@@ -107,6 +111,14 @@ class Registry:
         with self._lock:
             self._targets[record.id] = record
         return record
+
+    def set_status(self, target_id: str, status: str, persist: bool = True) -> None:
+        if persist:
+            self.store.set_status(target_id, status)
+        with self._lock:
+            target = self._targets.get(target_id)
+            if target is not None:
+                self._targets[target_id] = replace(target, status=status)
 
     def delete(self, caller: Caller, target_id: str) -> None:
         self._owned(caller, target_id)

@@ -39,6 +39,12 @@ CREATE TABLE IF NOT EXISTS targets (
     created_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS targets_owner ON targets(owner);
+CREATE TABLE IF NOT EXISTS steering_vectors (
+    target_id TEXT NOT NULL,
+    model_id TEXT NOT NULL,         -- vectors belong to one model; another model recomputes its own
+    data BLOB NOT NULL,
+    PRIMARY KEY (target_id, model_id)
+);
 CREATE TABLE IF NOT EXISTS activations (
     tenant_id TEXT NOT NULL,
     target_id TEXT NOT NULL,
@@ -146,6 +152,7 @@ class Store:
             ids = [r[0] for r in c.execute("SELECT id FROM targets WHERE owner = ?", (tenant_id,))]
             c.execute("DELETE FROM activations WHERE tenant_id = ?", (tenant_id,))
             c.executemany("DELETE FROM activations WHERE target_id = ?", [(i,) for i in ids])
+            c.executemany("DELETE FROM steering_vectors WHERE target_id = ?", [(i,) for i in ids])
             c.execute("DELETE FROM targets WHERE owner = ?", (tenant_id,))
             c.execute("DELETE FROM tenants WHERE id = ?", (tenant_id,))
         return ids
@@ -169,6 +176,7 @@ class Store:
     def delete_target(self, target_id: str) -> None:
         with self._tx() as c:
             c.execute("DELETE FROM activations WHERE target_id = ?", (target_id,))
+            c.execute("DELETE FROM steering_vectors WHERE target_id = ?", (target_id,))
             c.execute("DELETE FROM targets WHERE id = ?", (target_id,))
 
     def get_target(self, target_id: str) -> TargetRecord | None:
@@ -186,6 +194,28 @@ class Store:
 
     def count_targets(self, owner: str) -> int:
         return self._rows("SELECT COUNT(*) FROM targets WHERE owner = ?", (owner,))[0][0]
+
+    def set_status(self, target_id: str, status: str) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE targets SET status = ? WHERE id = ?", (status, target_id))
+
+    # ---- steering vectors ---------------------------------------------------------------------
+
+    def put_steering(self, target_id: str, model_id: str, data: bytes) -> bool:
+        """Stores vectors unless the target was deleted meanwhile; says whether it stored them."""
+        with self._tx() as c:
+            if c.execute("SELECT 1 FROM targets WHERE id = ?", (target_id,)).fetchone() is None:
+                return False
+            c.execute("INSERT OR REPLACE INTO steering_vectors VALUES (?, ?, ?)", (target_id, model_id, data))
+            c.execute("UPDATE targets SET status = 'ready' WHERE id = ?", (target_id,))
+        return True
+
+    def drop_steering(self, target_id: str) -> None:
+        with self._tx() as c:
+            c.execute("DELETE FROM steering_vectors WHERE target_id = ?", (target_id,))
+
+    def steering(self, model_id: str) -> list[tuple[str, bytes]]:
+        return self._rows("SELECT target_id, data FROM steering_vectors WHERE model_id = ?", (model_id,))
 
     # ---- activations --------------------------------------------------------------------------
 

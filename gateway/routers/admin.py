@@ -50,6 +50,9 @@ async def update_tenant(tenant_id: str, body: TenantPatch, request: Request):
     if tenant is None:
         raise _tenant_not_found(tenant_id)
     store.set_tenant_policy(tenant_id, {**tenant.policy, **body.policy.stored()})
+    for target in request.app.state.registry.all():
+        if target.owner == tenant_id:  # steering switched on: its targets need vectors now
+            request.app.state.steering.on_target_changed(target, changed=False)
     return _tenant_view(request, store.get_tenant(tenant_id))
 
 

@@ -61,6 +61,8 @@ async def create_target(body: ForgetTargetCreate, request: Request, tenant: Tena
         raise APIError(400, f"At most {limit} forget targets per tenant.", code="target_limit_reached")
     fields = body.model_dump(exclude={"scope"})
     target = await asyncio.to_thread(registry.create, owner, **fields)
+    request.app.state.steering.on_target_changed(target)
+    target = registry.get_visible_unchecked(target.id) or target  # with its steering status
     return target_view(target, _active_for(registry, _caller(tenant), target))
 
 
@@ -111,6 +113,8 @@ async def patch_target(target_id: str, body: ForgetTargetPatch, request: Request
         raise not_found(target_id) from None
     except TargetForbidden as exc:
         raise forbidden(exc) from None
+    request.app.state.steering.on_target_changed(target)
+    target = registry.get_visible_unchecked(target.id) or target
     return target_view(target, _active_for(registry, caller, target))
 
 
@@ -122,6 +126,7 @@ async def delete_target(target_id: str, request: Request, tenant: Tenant | None 
         raise not_found(target_id) from None
     except TargetForbidden as exc:
         raise forbidden(exc) from None
+    request.app.state.steering.forget(target_id)
     return {"id": target_id, "object": "forget_target.deleted", "deleted": True}
 
 

@@ -1,0 +1,82 @@
+"""Gated steering through the gateway: vectors computed at registration (pending -> ready),
+stored per model, applied only to the rows whose request fired."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import sqlite3
+import time
+
+from conftest import start_server
+
+MODEL = "SmolLM2-135M-Instruct"
+HARRY = {"name": "Harry Potter", "description": "the boy wizard of J.K. Rowling's novels"}
+FACTS = [("Who wrote Harry Potter?", "rowling"), ("Who is the author of the Harry Potter books?", "rowling")]
+INNOCENT = ["What is the capital of Italy?", "Name three primary colours.", "Write a haiku about the sea."]
+
+
+def new_tenant(server, policy=None) -> str:
+    with server.admin() as admin:
+        reply = admin.post("/admin/tenants", json={"name": "s", **({"policy": policy} if policy else {})})
+        return reply.json()["api_key"]
+
+
+def wait_ready(server, key, target_id, timeout=180) -> dict:
+    deadline = time.monotonic() + timeout
+    with server.http(key) as http:
+        while time.monotonic() < deadline:
+            target = http.get(f"/v1/forget-targets/{target_id}").json()
+            if target["status"] != "pending":
+                return target
+            time.sleep(0.5)
+    raise AssertionError("steering vectors never became ready")
+
+
+def ask(server, key, question, max_tokens=32) -> str:
+    reply = server.client(key).chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": question}], temperature=0, max_tokens=max_tokens)
+    return reply.choices[0].message.content
+
+
+def test_steering_removes_the_facts_and_leaves_other_rows_identical(server):
+    base = new_tenant(server)
+    steered = new_tenant(server, {"interventions": ["steering"]})  # steering alone: no instruction, no bans
+    with server.http(steered) as http:
+        created = http.post("/v1/forget-targets", json=HARRY).json()
+    assert created["status"] == "pending"
+    assert wait_ready(server, steered, created["id"])["status"] == "ready"
+
+    jobs = [(base, q) for q, _ in FACTS] + [(steered, q) for q, _ in FACTS] + \
+           [(base, q) for q in INNOCENT] + [(steered, q) for q in INNOCENT]
+    with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:  # one shared batch
+        answers = list(pool.map(lambda job: ask(server, *job), jobs))
+    n = len(FACTS)
+    base_facts, steered_facts = answers[:n], answers[n:2 * n]
+    assert all(gold in a.lower() for a, (_, gold) in zip(base_facts, FACTS)), base_facts
+    assert not any(gold in a.lower() for a, (_, gold) in zip(steered_facts, FACTS)), steered_facts
+    assert answers[2 * n:2 * n + len(INNOCENT)] == answers[2 * n + len(INNOCENT):]  # untriggered: byte-identical
+
+
+def test_vectors_are_stored_per_model_and_recomputed_for_another(tmp_path):
+    srv = start_server(tmp_path)
+    key = new_tenant(srv, {"interventions": ["instruction", "steering"]})
+    with srv.http(key) as http:
+        target_id = http.post("/v1/forget-targets", json={"name": "Barack Obama"}).json()["id"]
+    wait_ready(srv, key, target_id)
+    srv.stop()
+    db = sqlite3.connect(srv.env["LETHE_DB_PATH"])
+    assert db.execute("SELECT COUNT(*) FROM steering_vectors WHERE target_id = ?", (target_id,)).fetchone()[0] == 1
+    with db:  # as if the stored vectors had been computed on a different model
+        db.execute("UPDATE steering_vectors SET model_id = 'another-model'")
+    db.close()
+
+    again = start_server(tmp_path, {"LETHE_DB_PATH": srv.env["LETHE_DB_PATH"]})
+    try:
+        with again.http(key) as http:
+            assert http.get(f"/v1/forget-targets/{target_id}").json()["status"] == "pending"
+        assert wait_ready(again, key, target_id)["status"] == "ready"
+        db = sqlite3.connect(srv.env["LETHE_DB_PATH"])
+        models = {m for (m,) in db.execute("SELECT model_id FROM steering_vectors WHERE target_id = ?", (target_id,))}
+        assert len(models) == 2 and "another-model" in models
+    finally:
+        again.stop()
