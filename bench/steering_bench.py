@@ -157,13 +157,16 @@ def main() -> None:
                 finally:
                     if hooks is not None:
                         hooks.remove()
-        base = max(rates["no hooks"])
+        base, base_median = max(rates["no hooks"]), statistics.median(rates["no hooks"])
         for name, *_ in variants:
-            best = max(rates[name])
-            rows.append([batch, name, round(best, 1), round(statistics.median(rates[name]), 1), f"{best / base:.3f}"])
-        print(table(rows[-len(variants):], ["batch", "variant", "tok/s best", "tok/s median", "ratio"]), flush=True)
+            best, median = max(rates[name]), statistics.median(rates[name])
+            rows.append([batch, name, round(best, 1), round(median, 1), f"{best / base:.3f}", f"{median / base_median:.3f}"])
+        print(table(rows[-len(variants):], HEADER), flush=True)
     print()
-    print(table(rows, ["batch", "variant", "tok/s best", "tok/s median", "ratio vs no hooks"]))
+    print(table(rows, HEADER))
+
+
+HEADER = ["batch", "variant", "tok/s best", "tok/s median", "ratio (best)", "ratio (median)"]
 
 
 if __name__ == "__main__":
