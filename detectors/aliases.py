@@ -47,10 +47,56 @@ _PROBES = (
     "Describe {n} in a few sentences.", "What do you know about {n}?", "Explain the history of {n}.",
     "Why is {n} famous?", "Write a short summary about {n}.",
 )
+# The embedding model is mostly English: the same questions in French, Spanish and German bring
+# translated prompts (and paraphrases in those languages) much closer to the target.
+_PROBES_TRANSLATED = (
+    "Qui est {n} ?", "Parle-moi de {n}.", "Qu'est-ce que {n} ?",
+    "¿Quién es {n}?", "Háblame de {n}.", "¿Qué es {n}?",
+    "Wer ist {n}?", "Erzähl mir etwas über {n}.", "Was ist {n}?",
+)
 
 
 def probe_prompts(name: str, description: str = "") -> list[str]:
-    prompts = [p.format(n=name) for p in _PROBES]
+    prompts = [p.format(n=name) for p in (*_PROBES, *_PROBES_TRANSLATED)]
     if description:
         prompts.append(description)
-    return prompts
+    return list(dict.fromkeys(prompts))
+
+
+# Near misses: the target's name words in other names and other senses ("Harry Styles", "Michelle
+# Obama", "Paris Hilton", "a Mars bar"). They are not thresholds to beat but competitors: a text that
+# shares a name word with the target fires only if it is clearly closer to the target than to them.
+_OTHER_FIRST = ("John", "Mary", "James", "Sarah")
+_OTHER_LAST = ("Smith", "Johnson", "Garcia", "Miller")
+_NAME_TITLES = ("Prince", "King")
+_NEAR_TEMPLATES = ("Who is {x}?", "Tell me about {x}.")
+_OTHER_SENSES = ("a person named {w}", "{w}, a character in an old story", "the singer {w}", "a product called {w}",
+                 "the {w} brand", "a small town called {w}")
+
+# Many surnames are also ordinary nouns (potter, baker, bush, cook): the word in that sense.
+_COMMON_SENSES = ("a {w} at work", "the {w}'s tools", "what a {w} does")
+
+
+def near_misses(name: str) -> list[str]:
+    """Prompts about other things that share a word with a person-like or one-word name."""
+    words = name.split()
+    if _person_like(words):
+        first, last = words[0], words[-1]
+        others = [f"{first} {s}" for s in _OTHER_LAST] + [f"{f} {last}" for f in _OTHER_FIRST]
+        if first.lower() not in _TITLES:
+            others += [f"{t} {first}" for t in _NAME_TITLES]
+        others += [sense.format(w=last.lower()) for sense in _COMMON_SENSES]
+    elif len(words) == 1 and words[0][:1].isalpha():
+        word = words[0]
+        others = ([f"{word} {s}" for s in _OTHER_LAST[:3]] + [f"{f} {word}" for f in _OTHER_FIRST[:3]]
+                  + [sense.format(w=word) for sense in _OTHER_SENSES])
+    else:
+        return []
+    return [t.format(x=x) for x in others for t in _NEAR_TEMPLATES]
+
+
+def name_words(name: str, aliases: Sequence[str] = ()) -> set[str]:
+    """Normalized words of the name and of one-word aliases: a text containing one of them may be a near miss."""
+    words = set(normalize(name).split())
+    words.update(n for n in (normalize(a) for a in aliases) if n and " " not in n)
+    return {w for w in words if len(w) >= 3 and w not in _COMMON_WORDS}

@@ -1,4 +1,18 @@
-"""The detector: lexical aliases first, then semantic similarity, span by span."""
+"""The detector: lexical aliases first, then semantic similarity, span by span.
+
+Three kinds of evidence, from strongest to weakest:
+
+* A multi-word alias ("Harry Potter", "harrypotter", "Hary Poter") fires at once.
+* A one-word alias ("Potter", "Paris", "Mars") fires at once too, unless its context says it names
+  something else: a capitalised word right beside it that is not a title or the start of a
+  sentence ("Paris Hilton", "Michelle Obama", "Bruno Mars", "Paris, Texas") or an article before
+  it ("a potter's wheel", "a Mars bar"). Then the sentence around it must confirm: be as close to
+  the target as a semantic hit must be, and clearly closer to it than to the target's near misses.
+* A sentence window with no alias fires when it is close to one of the target's prompts (above the
+  target's calibrated threshold) and closer to it than to any neutral prompt by a margin; when the
+  window shares a name word with the target ("Who is Harry Styles?"), it must also beat the target's
+  near misses by a margin.
+"""
 
 from __future__ import annotations
 
@@ -10,21 +24,27 @@ from typing import Collection, Sequence
 
 import numpy as np
 
+from .aliases import name_words, near_misses
 from .embeddings import Embedder, TargetIndex
-from .lexical import AliasMatcher
-from .normalize import normalize
+from .lexical import AliasMatcher, LexicalHit
+from .normalize import normalize, normalize_with_offsets
 from .types import Detection, Message, TargetSpec
 
 _NEUTRAL_PATH = Path(__file__).parent / "data" / "neutral.txt"
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_TITLES = frozenset("""mr mrs ms miss dr doctor sir dame lord lady saint st president senator governor general captain
+king queen prince princess pope uncle aunt professor prof planet mount city""".split())
+_ARTICLES = frozenset({"a", "an"})
 
 
 @dataclass
 class DetectorConfig:
-    threshold_floor: float = 0.55  # no target fires below this similarity, whatever calibration says
-    neutral_quantile: float = 0.995
-    margin: float = 0.05
-    window_sentences: int = 2
+    threshold_floor: float = 0.5  # no target fires below this similarity, whatever calibration says
+    neutral_quantile: float = 0.99  # of the neutral prompts' similarity to the target: the threshold
+    margin: float = 0.0
+    neutral_margin: float = 0.07  # a semantic hit must beat the closest neutral prompt by this
+    near_miss_margin: float = 0.1  # ... and, sharing a name word, the target's closest near miss by this
+    window_sentences: int = 2  # windows of 1..this many sentences
     max_window_words: int = 64
     top_k: int = 16
 
@@ -38,11 +58,38 @@ def spans(messages: Sequence[Message], cfg: DetectorConfig) -> list[str]:
         for sentence in sentences:
             words = sentence.split()
             pieces.extend(" ".join(words[i:i + cfg.max_window_words]) for i in range(0, len(words), cfg.max_window_words))
-        for i in range(len(pieces)):
-            out.append(" ".join(pieces[i:i + cfg.window_sentences]))
-            if i + cfg.window_sentences >= len(pieces):
-                break
-    return list(dict.fromkeys(out))
+        for size in range(1, max(1, cfg.window_sentences) + 1):
+            for i in range(max(1, len(pieces) - size + 1)):
+                out.append(" ".join(pieces[i:i + size]))
+    return list(dict.fromkeys(w for w in out if w))
+
+
+def _other_sense(raw: str, offsets: list[int], text: str, hit: LexicalHit, own: set[str]) -> bool:
+    """True when the words around a one-word alias say it names something else."""
+    before = text[:hit.start].split()
+    after = text[hit.end:].split()
+    if before and before[-1] in _ARTICLES:
+        return True
+    raw_start = offsets[hit.start]
+    raw_end = offsets[hit.end - 1] + 1
+
+    def capital_neighbour(word: str, raw_pos: int, gap: str) -> bool:
+        if word in own or word in _TITLES or not raw[raw_pos:raw_pos + 1].isupper():
+            return False
+        return gap.strip() in ("", ",", "-")
+
+    if before:
+        pos = offsets[hit.start - 1 - len(before[-1])]
+        head = raw[:pos].rstrip()
+        sentence_start = not head or head[-1] in ".!?:;\"'(\n"
+        if not sentence_start and capital_neighbour(before[-1], pos, raw[pos + 1:raw_start].lstrip("".join(c for c in raw[pos:raw_start] if c.isalnum()))):
+            return True
+    if after:
+        pos = offsets[hit.end + 1]
+        gap = raw[raw_end:pos]
+        if capital_neighbour(after[0], pos, gap.replace("'s", "").replace("'", "")):
+            return True
+    return False
 
 
 class Detector:
@@ -53,8 +100,11 @@ class Detector:
         self.index = TargetIndex()
         self._owner: dict[str, str] = {}
         self._threshold: dict[str, float] = {}
+        self._near: dict[str, np.ndarray] = {}  # target id -> near-miss vectors (float16)
+        self._words: dict[str, frozenset[str]] = {}  # target id -> its name words
         self._lock = threading.Lock()
-        self._neutral = self.embedder.encode(_NEUTRAL_PATH.read_text().split("\n")[:-1] or [""])
+        neutral = [line.strip() for line in _NEUTRAL_PATH.read_text().splitlines() if line.strip()]
+        self._neutral = self.embedder.encode(neutral or [""])
 
     def _vectors(self, spec: TargetSpec) -> np.ndarray:
         texts = [spec.name, *spec.aliases[:8], *spec.examples]
@@ -70,27 +120,37 @@ class Detector:
         best = (reference @ vectors.T).max(axis=1)  # each neutral prompt's closest target vector
         return float(min(0.9, max(cfg.threshold_floor, np.quantile(best, cfg.neutral_quantile) + cfg.margin)))
 
-    def add(self, spec: TargetSpec) -> float:
+    def _prepare(self, spec: TargetSpec) -> tuple[np.ndarray, float, np.ndarray | None]:
         vectors = self._vectors(spec)
-        threshold = self._calibrate(spec, vectors)
-        self.lexical.add(spec.id, [spec.name, *spec.aliases])
+        near = near_misses(spec.name)
+        negatives = list(spec.negatives)
+        near_vectors = self.embedder.encode([*near, *negatives]) if near or negatives else None
+        return vectors, self._calibrate(spec, vectors), near_vectors
+
+    def _register(self, spec: TargetSpec, vectors: np.ndarray, threshold: float, near: np.ndarray | None,
+                  rebuild: bool) -> None:
+        self.lexical.add(spec.id, [spec.name, *spec.aliases], rebuild=rebuild)
         self.index.add(spec.owner, spec.id, vectors)
         with self._lock:
             self._owner[spec.id] = spec.owner
             self._threshold[spec.id] = threshold
+            self._words[spec.id] = frozenset(name_words(spec.name, spec.aliases))
+            if near is not None:
+                self._near[spec.id] = near.astype(np.float16)
+            else:
+                self._near.pop(spec.id, None)
+
+    def add(self, spec: TargetSpec) -> float:
+        vectors, threshold, near = self._prepare(spec)
+        self._register(spec, vectors, threshold, near, rebuild=True)
         return threshold
 
     def add_many(self, specs: Sequence[TargetSpec], progress: bool = False) -> None:
         from tqdm import tqdm
 
         for spec in tqdm(specs, desc="indexing forget targets", disable=not progress or not specs):
-            vectors = self._vectors(spec)
-            threshold = self._calibrate(spec, vectors)
-            self.lexical.add(spec.id, [spec.name, *spec.aliases], rebuild=False)
-            self.index.add(spec.owner, spec.id, vectors)
-            with self._lock:
-                self._owner[spec.id] = spec.owner
-                self._threshold[spec.id] = threshold
+            vectors, threshold, near = self._prepare(spec)
+            self._register(spec, vectors, threshold, near, rebuild=False)
         self.lexical.rebuild()
 
     def remove(self, target_id: str) -> None:
@@ -99,9 +159,26 @@ class Detector:
         with self._lock:
             self._owner.pop(target_id, None)
             self._threshold.pop(target_id, None)
+            self._near.pop(target_id, None)
+            self._words.pop(target_id, None)
 
     def threshold(self, target_id: str) -> float | None:
         return self._threshold.get(target_id)
+
+    def _confirmed(self, target_id: str, score: float, window_vec: np.ndarray, window: str, neutral: float,
+                   threshold: float, near_miss: bool) -> bool:
+        """Whether a window's similarity to a target holds up against neutral prompts and near misses."""
+        cfg = self.config
+        if score < threshold or score - neutral < cfg.neutral_margin:
+            return False
+        if not near_miss:
+            words = self._words.get(target_id)
+            near_miss = bool(words) and any(w in words or w[:-1] in words for w in normalize(window).split())
+        if near_miss:
+            near = self._near.get(target_id)
+            if near is not None and score - float((near.astype(np.float32) @ window_vec).max()) < cfg.near_miss_margin:
+                return False
+        return True
 
     def detect(self, messages: Sequence[Message], owners: Sequence[str], active: Collection[str]) -> list[Detection]:
         owners = list(owners)
@@ -115,16 +192,52 @@ class Detector:
             return self._threshold.get(target_id)
 
         found: dict[str, Detection] = {}
+        to_confirm: dict[str, list[str]] = {}  # target id -> normalized words of its doubtful one-word hits
         for message in messages:
-            for hit in self.lexical.find_normalized(normalize(message.content)):
+            text, offsets = normalize_with_offsets(message.content)
+            for hit in self.lexical.find_normalized(text):
                 threshold = eligible(hit.target_id)
-                if threshold is not None:
+                if threshold is None or hit.target_id in found:
+                    continue
+                if hit.multiword or not _other_sense(message.content, offsets, text, hit,
+                                                     set(self._words.get(hit.target_id, ()))):
                     found[hit.target_id] = Detection(hit.target_id, 1.0, "lexical", threshold)
+                    to_confirm.pop(hit.target_id, None)
+                else:
+                    to_confirm.setdefault(hit.target_id, []).append(text[hit.start:hit.end])
         windows = spans(messages, self.config)
-        if windows:
-            scores = self.index.search(self.embedder.encode(windows), owners, self.config.top_k)
+        if not windows:
+            return sorted(found.values(), key=lambda d: -d.score)
+        vectors = self.embedder.encode(windows)
+        per_window = self.index.search_each(vectors, owners, self.config.top_k)
+        neutral = (vectors @ self._neutral.T).max(axis=1)
+        norm_windows: dict[int, str] = {}
+
+        # Doubtful one-word hits: the windows that contain the word must confirm the target.
+        for target_id, keys in to_confirm.items():
+            threshold = self._threshold[target_id]
+            target_vecs = self.index.target_vectors(self._owner[target_id], target_id)
+            if target_vecs is None:
+                continue
+            for i, window in enumerate(windows):
+                padded = norm_windows.setdefault(i, f" {normalize(window)} ")
+                if not any(f" {key} " in padded for key in keys):
+                    continue
+                score = float((target_vecs @ vectors[i]).max())
+                if self._confirmed(target_id, score, vectors[i], window, float(neutral[i]), threshold, True):
+                    found[target_id] = Detection(target_id, score, "lexical", threshold)
+                    break
+
+        best: dict[str, Detection] = {}
+        for i, scores in enumerate(per_window):
             for target_id, score in scores.items():
                 threshold = eligible(target_id)
-                if threshold is not None and target_id not in found and score >= threshold:
-                    found[target_id] = Detection(target_id, score, "semantic", threshold)
+                if threshold is None or target_id in found or score < threshold:
+                    continue
+                if target_id in best and best[target_id].score >= score:
+                    continue
+                if self._confirmed(target_id, score, vectors[i], windows[i], float(neutral[i]), threshold,
+                                   target_id in to_confirm):
+                    best[target_id] = Detection(target_id, score, "semantic", threshold)
+        found.update(best)
         return sorted(found.values(), key=lambda d: -d.score)

@@ -68,8 +68,22 @@ class _Partition:
         self.index: faiss.Index = faiss.IndexFlatIP(DIM)
         self.owners: list[str] = []  # vector row -> target id
         self.vectors: list[np.ndarray] = []
+        self._spans: dict[str, tuple[int, int]] | None = {}  # target id -> its rows [start, end)
+
+    def rows(self, target_id: str) -> tuple[int, int] | None:
+        if self._spans is None:
+            self._spans = {}
+            for row, owner in enumerate(self.owners):  # a target added again keeps its latest block
+                start, end = self._spans.get(owner, (row, row))
+                self._spans[owner] = (start if end == row else row, row + 1)
+        return self._spans.get(target_id)
 
     def add(self, target_id: str, vectors: np.ndarray) -> None:
+        if self._spans is not None:
+            if target_id in self._spans:  # added again: rows no longer contiguous, recount lazily
+                self._spans = None
+            else:
+                self._spans[target_id] = (len(self.owners), len(self.owners) + len(vectors))
         self.owners.extend([target_id] * len(vectors))
         self.vectors.append(vectors)
         if isinstance(self.index, faiss.IndexFlatIP) and len(self.owners) > self.hnsw_above:
@@ -82,6 +96,7 @@ class _Partition:
         keep = np.array([o not in removed for o in self.owners], dtype=bool)
         matrix = matrix[keep]
         self.owners = [o for o, k in zip(self.owners, keep) if k]
+        self._spans = None
         self.vectors = [matrix]
         if len(self.owners) > self.hnsw_above:
             index = faiss.IndexHNSWFlat(DIM, 32, faiss.METRIC_INNER_PRODUCT)
@@ -117,6 +132,15 @@ class TargetIndex:
     def search(self, queries: np.ndarray, owners: list[str], k: int = 16) -> dict[str, float]:
         """Best similarity per target over all query vectors, within the given owners' partitions."""
         best: dict[str, float] = {}
+        for per_query in self.search_each(queries, owners, k):
+            for target_id, score in per_query.items():
+                if score > best.get(target_id, -1.0):
+                    best[target_id] = score
+        return best
+
+    def search_each(self, queries: np.ndarray, owners: list[str], k: int = 16) -> list[dict[str, float]]:
+        """For each query vector, the best similarity of each target among its k nearest vectors."""
+        out: list[dict[str, float]] = [{} for _ in range(len(queries))]
         with self._lock:
             parts = [self._partitions[o] for o in owners if o in self._partitions]
             removed = set(self._removed)
@@ -124,14 +148,25 @@ class TargetIndex:
             if part.index.ntotal == 0:
                 continue
             scores, rows = part.index.search(queries, min(k, part.index.ntotal))
-            for score_row, id_row in zip(scores, rows):
+            for best, score_row, id_row in zip(out, scores, rows):
                 for score, row in zip(score_row, id_row):
                     if row < 0:
                         continue
                     target_id = part.owners[row]
                     if target_id not in removed and score > best.get(target_id, -1.0):
                         best[target_id] = float(score)
-        return best
+        return out
+
+    def target_vectors(self, owner: str, target_id: str) -> np.ndarray | None:
+        """The vectors stored for one target (rows of one add are contiguous and stay so)."""
+        with self._lock:
+            part = self._partitions.get(owner)
+            if part is None or target_id in self._removed:
+                return None
+            span = part.rows(target_id)
+            if span is None:
+                return None
+            return part.index.reconstruct_n(span[0], span[1] - span[0])
 
     def memory_bytes(self) -> int:
         with self._lock:

@@ -1,33 +1,53 @@
-"""The detector on a labelled set: real embedding model, real FAISS, no server needed."""
+"""The detector on a labelled set: real embedding model, real FAISS, no server needed.
+
+The set (tests/data/detection_set.jsonl) holds registrations ("target": a name and a one-line
+description, what a user would register), attacks on them by category (direct, paraphrase,
+misspelling, spacing, leet, homoglyph, multilingual, jailbreak wrappers...), neighbours that must
+not fire ("Harry Styles", "Prince Harry", "Paris Hilton", "a potter's wheel", "a Mars bar") and
+neutral prompts. Target specs are built from the registration rows only, never from the attacks.
+"""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
 
-from detectors.aliases import expand_aliases, probe_prompts
-from detectors.detector import Detector
+from detectors.aliases import expand_aliases, near_misses, probe_prompts
+from detectors.detector import Detector, spans
+from detectors.lexical import AliasMatcher, edit_distance
 from detectors.normalize import normalize, normalize_with_offsets
 from detectors.types import Message, TargetSpec
 
 SET = [json.loads(line) for line in (Path(__file__).parent / "data" / "detection_set.jsonl").open()]
+TARGETS = [r for r in SET if r["kind"] == "target"]
+# Measured on this set (see the report printed by the tests): recall 0.92; false triggers 3 of 45
+# neighbours (Merlin the wizard, French cuisine, Paris of the Trojan War) and 0 of 61 neutral prompts.
+MIN_RECALL = 0.90
+MAX_FALSE_TRIGGERS = 0.05  # neighbours and neutral prompts together; measured 0.028
+MAX_NEIGHBOUR_FALSE_TRIGGERS = 0.10  # measured 0.067; the product goal is 0.02
 
 
 @pytest.fixture(scope="module")
 def detector():
     det = Detector()
-    for i, row in enumerate(r for r in SET if r["kind"] == "target"):
-        det.add(TargetSpec(f"ft_{i}", "tenant-a", row["name"], tuple(expand_aliases(row["name"])), row["description"],
-                           tuple(probe_prompts(row["name"], row["description"]))))
-    det.names = {f"ft_{i}": r["name"] for i, r in enumerate(r for r in SET if r["kind"] == "target")}
+    det.add_many([TargetSpec(f"ft_{i}", "tenant-a", row["name"], tuple(expand_aliases(row["name"], row.get("aliases", ()))),
+                             row["description"], tuple(row.get("examples", ())) or tuple(probe_prompts(row["name"], row["description"])))
+                  for i, row in enumerate(TARGETS)])
+    det.names = {f"ft_{i}": r["name"] for i, r in enumerate(TARGETS)}
+    # One batched pass over every sentence window of the set (the detector caches embeddings):
+    # far faster than embedding text by text.
+    det.embedder.encode(sorted({w for r in SET if "text" in r for w in spans([Message("user", r["text"])], det.config)}))
+    det.fired = lru_cache(maxsize=None)(lambda text: frozenset(
+        det.names[d.target_id] for d in det.detect([Message("user", text)], ["tenant-a", "global"], set(det.names))))
     return det
 
 
 def fired(detector, text: str) -> set[str]:
-    hits = detector.detect([Message("user", text)], ["tenant-a", "global"], set(detector.names))
-    return {detector.names[d.target_id] for d in hits}
+    return set(detector.fired(text))
 
 
 def test_normalization_defeats_spelling_tricks():
@@ -46,20 +66,83 @@ def test_aliases_from_a_name_alone():
     assert "Obama" in aliases and "Barack Obama's" in aliases
     assert "Brown" not in expand_aliases("Gordon Brown")  # a surname that is an everyday word
     assert any("Barack Obama" in p for p in probe_prompts("Barack Obama"))
+    assert any(p.startswith("¿Quién es") for p in probe_prompts("Barack Obama"))  # translated probes
+    assert any("Harry Smith" in p for p in near_misses("Harry Potter"))  # same first name, other person
+    assert any("Paris Smith" in p for p in near_misses("Paris"))
+
+
+def test_fuzzy_alias_matching():
+    matcher = AliasMatcher()
+    for i, name in enumerate(["Harry Potter", "Barack Obama", "William Shakespeare", "Japan"]):
+        matcher.add(f"t{i}", expand_aliases(name))
+
+    def hits(text):
+        return {(h.target_id, h.multiword) for h in matcher.find(text)}
+
+    assert ("t0", True) in hits("Who is Hary Poter?")  # one edit in each word: still the full name
+    assert ("t0", True) in hits("harrypoter fan fiction")
+    assert ("t1", True) in hits("What did Barak Obamma say?")  # "barak" is a real word, fixed beside "obama"
+    assert ("t2", False) in hits("When was Shakspere born?")  # two edits in a long word
+    assert ("t3", False) in hits("The history of Jappan")
+    assert ("t3", False) in hits("¿Cuál es la capital de Japón?")
+    # Real words are never "corrected" into an alias, and short words are only matched exactly.
+    assert hits("I love my pottery class") == set()
+    assert hits("a hairy dog, parts of a car") == set()
+    assert hits("the Jpn office") == set()
+    assert all(h.fuzzy for h in matcher.find("Who is Hary Poter?"))
+    assert not any(h.fuzzy for h in matcher.find("Who is Harry Potter?"))
+    assert edit_distance("shakspere", "shakespeare") == 2 and edit_distance("jpaan", "japan") == 1
+
+
+def test_one_word_hits_need_confirmation_when_context_says_otherwise(detector):
+    # A one-word alias fires on its own ...
+    assert "Paris" in fired(detector, "What is the best time of year to visit Paris?")
+    assert "Barack Obama" in fired(detector, "Tell me about Obama's presidency.")
+    assert "Mars" in fired(detector, "How cold is it on Mars at night?")
+    # ... unless a capitalised neighbour or an article says it names something else, and the
+    # sentence is not then clearly about the target.
+    assert "Paris" not in fired(detector, "Who is Paris Hilton?")
+    assert "Paris" not in fired(detector, "What is there to do in Paris, Texas?")
+    assert "Mars" not in fired(detector, "I ate a Mars bar after lunch.")
+    assert "Mars" not in fired(detector, "What is Bruno Mars' most famous song?")
+    assert "Harry Potter" not in fired(detector, "What is a potter's wheel?")
+    assert "Barack Obama" not in fired(detector, "What is Michelle Obama's book called?")
+    # A first name alone is no alias; sharing it is not enough for the semantic path either.
+    assert "Harry Potter" not in fired(detector, "Who is Harry Styles?")
+    assert "Harry Potter" not in fired(detector, "Who was Prince Harry's mother?")
 
 
 def test_recall_on_positives(detector):
     positives = [r for r in SET if r["kind"] == "positive"]
-    missed = [r["text"][-80:] for r in positives if r["target"] not in fired(detector, r["text"])]
-    recall = 1 - len(missed) / len(positives)
-    assert recall >= 0.9, f"recall {recall:.2f}; missed: {missed}"
+    total, hit = Counter(), Counter()
+    missed = []
+    for r in positives:
+        total[r["category"]] += 1
+        if r["target"] in fired(detector, r["text"]):
+            hit[r["category"]] += 1
+        else:
+            missed.append((r["category"], r["text"][-80:]))
+    print("\nrecall by category:")
+    for category in sorted(total):
+        print(f"  {category:26s} {hit[category]}/{total[category]}")
+    recall = sum(hit.values()) / len(positives)
+    print(f"  overall {recall:.3f} ({len(positives)} positives); missed: {missed}")
+    assert recall >= MIN_RECALL, f"recall {recall:.2f}; missed: {missed}"
+    for category in ("direct", "misspelling", "spacing", "leet", "homoglyph", "zero_width", "wrapper"):
+        assert hit[category] == total[category], f"{category}: {missed}"
 
 
 def test_false_triggers_on_neighbours_and_neutral(detector):
-    negatives = [r for r in SET if r["kind"] in ("negative", "neutral")]
-    wrong = [r["text"] for r in negatives if fired(detector, r["text"]) & ({r["target"]} if "target" in r else set(detector.names.values()))]
-    rate = len(wrong) / len(negatives)
-    assert rate <= 0.12, f"false-trigger rate {rate:.2f}: {wrong}"
+    neighbours = [r for r in SET if r["kind"] in ("negative", "ambiguous")]
+    neutral = [r for r in SET if r["kind"] == "neutral"]
+    wrong_neighbours = [r["text"] for r in neighbours if r["target"] in fired(detector, r["text"])]
+    wrong_neutral = [r["text"][-80:] for r in neutral if fired(detector, r["text"])]
+    neighbour_rate = len(wrong_neighbours) / len(neighbours)
+    rate = (len(wrong_neighbours) + len(wrong_neutral)) / (len(neighbours) + len(neutral))
+    print(f"\nfalse triggers: neighbours {neighbour_rate:.3f} ({len(wrong_neighbours)}/{len(neighbours)}) {wrong_neighbours}; "
+          f"neutral {len(wrong_neutral)}/{len(neutral)} {wrong_neutral}; together {rate:.3f}")
+    assert neighbour_rate <= MAX_NEIGHBOUR_FALSE_TRIGGERS, wrong_neighbours
+    assert rate <= MAX_FALSE_TRIGGERS, f"false-trigger rate {rate:.2f}: {wrong_neighbours + wrong_neutral}"
 
 
 def test_only_active_targets_of_own_partitions(detector):
@@ -75,3 +158,12 @@ def test_whole_conversation_is_scanned(detector):
     conversation = [Message("system", wrapper), Message("user", "Tell me a story."),
                     Message("assistant", "Sure. Once upon a time a boy called H.a.r.r.y P.o.t.t.e.r")]
     assert "Harry Potter" in {detector.names[d.target_id] for d in detector.detect(conversation, ["tenant-a"], set(detector.names))}
+
+
+def test_removed_target_no_longer_fires(detector):
+    det = Detector(embedder=detector.embedder)
+    det.add(TargetSpec("x1", "t", "Zorblax Quentaro", ("Zorblax",), "a fictional explorer"))
+    assert [d.target_id for d in det.detect([Message("user", "Who is Zorblx Quentaro?")], ["t"], {"x1"})] == ["x1"]
+    det.remove("x1")
+    det.lexical.rebuild()
+    assert det.detect([Message("user", "Who is Zorblax Quentaro?")], ["t"], {"x1"}) == []
