@@ -210,7 +210,13 @@ class Detector:
             return sorted(found.values(), key=lambda d: -d.score)
         vectors = self.embedder.encode(windows)
         per_window = self.index.search_each(vectors, owners, self.config.top_k)
-        neutral = (vectors @ self._neutral.T).max(axis=1)
+        neutral_cache: dict[int, float] = {}
+
+        def neutral(i: int) -> float:  # only for windows with a candidate: most requests have none
+            if i not in neutral_cache:
+                neutral_cache[i] = float(np.einsum("ij,j->i", self._neutral, vectors[i]).max())
+            return neutral_cache[i]
+
         norm_windows: dict[int, str] = {}
 
         # Doubtful one-word hits: the windows that contain the word must confirm the target.
@@ -224,7 +230,7 @@ class Detector:
                 if not any(f" {key} " in padded for key in keys):
                     continue
                 score = float((target_vecs @ vectors[i]).max())
-                if self._confirmed(target_id, score, vectors[i], window, float(neutral[i]), threshold, True):
+                if self._confirmed(target_id, score, vectors[i], window, neutral(i), threshold, True):
                     found[target_id] = Detection(target_id, score, "lexical", threshold)
                     break
 
@@ -236,7 +242,7 @@ class Detector:
                     continue
                 if target_id in best and best[target_id].score >= score:
                     continue
-                if self._confirmed(target_id, score, vectors[i], windows[i], float(neutral[i]), threshold,
+                if self._confirmed(target_id, score, vectors[i], windows[i], neutral(i), threshold,
                                    target_id in to_confirm):
                     best[target_id] = Detection(target_id, score, "semantic", threshold)
         found.update(best)
