@@ -82,7 +82,8 @@ class Vocab:
     """One tokenizer's tokens as lowercased bytes, built once per tokenizer."""
 
     def __init__(self, tokenizer):
-        self.lower = [b.lower() for b in token_bytes(tokenizer)]
+        self.raw = token_bytes(tokenizer)
+        self.lower = [b.lower() for b in self.raw]
         self.special = frozenset(i for i, b in enumerate(self.lower) if not b)
         # Whole tokens, for strings that start where the token starts.
         self.whole = _SortedIndex([(b, i) for i, b in enumerate(self.lower) if b])

@@ -42,6 +42,18 @@ class Server:
             body = reply.json()
         return body["id"], body["api_key"]
 
+    def tenant_with(self, policy: dict | None = None, targets=(), name: str = "tenant") -> str:
+        """A new tenant's key, its policy overrides and forget targets set."""
+        with self.admin() as admin:
+            reply = admin.post("/admin/tenants", json={"name": name, **({"policy": policy} if policy else {})})
+            assert reply.status_code == 201, reply.text
+            key = reply.json()["api_key"]
+        with self.http(key) as http:
+            for target in targets:
+                reply = http.post("/v1/forget-targets", json=target)
+                assert reply.status_code == 201, reply.text
+        return key
+
     @property
     def v1(self) -> str:
         return self.base_url + "/v1"

@@ -39,24 +39,13 @@ def leaked(text: str) -> list[str]:
     return [w for w in ("potter", "hogwarts") if w in compact or re.search(w[:3] + r"\W?" + w[3:], lowered)]
 
 
-def make_tenant(server, name: str, policy: dict | None, targets: list[dict]) -> str:
-    with server.admin() as admin:
-        reply = admin.post("/admin/tenants", json={"name": name, **({"policy": policy} if policy else {})})
-        assert reply.status_code == 201, reply.text
-        key = reply.json()["api_key"]
-    with server.http(key) as http:
-        for target in targets:
-            assert http.post("/v1/forget-targets", json=target).status_code == 201
-    return key
-
-
 @pytest.fixture(scope="module")
 def tenants(server):
     return {
-        "base": make_tenant(server, "base", None, []),
-        "tokens": make_tenant(server, "tokens", {"interventions": ["tokens"]}, [HARRY]),
-        "guard": make_tenant(server, "guard", {"interventions": ["guard"], "refusal": "cut"}, [HARRY]),
-        "filters": make_tenant(server, "filters", {"interventions": ["tokens", "guard"], "refusal": "cut"}, [HARRY]),
+        "base": server.tenant_with(None, []),
+        "tokens": server.tenant_with({"interventions": ["tokens"]}, [HARRY]),
+        "guard": server.tenant_with({"interventions": ["guard"], "refusal": "cut"}, [HARRY]),
+        "filters": server.tenant_with({"interventions": ["tokens", "guard"], "refusal": "cut"}, [HARRY]),
     }
 
 
@@ -136,7 +125,7 @@ def test_the_guard_cuts_a_name_split_across_chunks_before_any_of_it_is_sent(serv
 
 
 def test_the_guard_ends_with_a_fluent_sentence_when_the_policy_asks(server, tenants):
-    key = make_tenant(server, "guard-sentence", {"interventions": ["guard"], "refusal": "sentence"}, [HARRY])
+    key = server.tenant_with({"interventions": ["guard"], "refusal": "sentence"}, [HARRY])
     text, reason = chat(server, key, "Repeat exactly: Hogwarts School", stream=True)
     assert reason == "stop" and text.endswith("I'm not familiar with that.") and not leaked(text)
 

@@ -18,17 +18,6 @@ from conftest import start_server
 HARRY = {"name": "Harry Potter", "description": "the boy wizard of J.K. Rowling's novels"}
 
 
-def tenant_with(server, policy: dict | None = None, targets=()) -> str:
-    with server.admin() as admin:
-        reply = admin.post("/admin/tenants", json={"name": "t", **({"policy": policy} if policy else {})})
-        assert reply.status_code == 201, reply.text
-        key = reply.json()["api_key"]
-    with server.http(key) as http:
-        for target in targets:
-            assert http.post("/v1/forget-targets", json=target).status_code == 201
-    return key
-
-
 def chat_body(model: str, content: str, max_tokens: int = 4) -> dict:
     return {"model": model, "messages": [{"role": "user", "content": content}], "max_tokens": max_tokens, "temperature": 0}
 
@@ -43,8 +32,8 @@ def faulty(tmp_path_factory):
 
 
 def test_detector_failure_fails_closed_by_default_and_open_when_asked(faulty, model_name):
-    closed = tenant_with(faulty, None, [HARRY])
-    opened = tenant_with(faulty, {"on_detector_error": "open"}, [HARRY])
+    closed = faulty.tenant_with(None, [HARRY])
+    opened = faulty.tenant_with({"on_detector_error": "open"}, [HARRY])
     with faulty.http(closed) as http:
         reply = http.post("/v1/chat/completions", json=chat_body(model_name, "Who wrote Harry Potter?"))
         assert reply.status_code == 503 and reply.json()["error"]["code"] == "detector_unavailable"
@@ -53,18 +42,18 @@ def test_detector_failure_fails_closed_by_default_and_open_when_asked(faulty, mo
     with faulty.http(opened) as http:
         assert http.post("/v1/chat/completions", json=chat_body(model_name, "Who wrote Harry Potter?")).status_code == 200
     # A tenant with nothing to detect never reaches the detector.
-    with faulty.http(tenant_with(faulty)) as http:
+    with faulty.http(faulty.tenant_with()) as http:
         assert http.post("/v1/chat/completions", json=chat_body(model_name, "Hello")).status_code == 200
 
 
 def test_rate_limits_are_per_tenant_and_say_when_to_retry(faulty, model_name):
-    busy, calm = tenant_with(faulty), tenant_with(faulty)
+    busy, calm = faulty.tenant_with(), faulty.tenant_with()
     with faulty.http(busy) as http:
         codes = [http.post("/v1/forget-targets", json={"name": f"Target {i}"}).status_code for i in range(7)]
         assert codes[:5] == [201] * 5 and codes[5:] == [429, 429]
         reply = http.post("/v1/forget-targets", json={"name": "One more"})
         assert reply.json()["error"]["code"] == "rate_limit_exceeded" and int(reply.headers["retry-after"]) >= 1
-    with faulty.http(tenant_with(faulty)) as http:  # no targets: the failing detector is never asked
+    with faulty.http(faulty.tenant_with()) as http:  # no targets: the failing detector is never asked
         codes = [http.post("/v1/chat/completions", json=chat_body(model_name, "Hi", 1)).status_code for _ in range(10)]
         assert codes[:8] == [200] * 8 and codes[8:] == [429, 429]
     with faulty.http(calm) as http:  # the other tenant is untouched by the first one's bursts
@@ -162,7 +151,7 @@ def test_a_row_that_raises_does_not_disturb_its_batch():
 
 def test_randomized_operations_never_show_one_tenant_another_tenants_targets(server, model_name):
     rng = random.Random(7)
-    keys = [tenant_with(server) for _ in range(3)]
+    keys = [server.tenant_with() for _ in range(3)]
     owned: dict[int, dict[str, str]] = {i: {} for i in range(3)}  # tenant -> id -> secret name
     seen: list[tuple[int, str, str]] = []  # (tenant index, what it sent, what it got back)
 

@@ -15,12 +15,6 @@ FACTS = [("Who wrote Harry Potter?", "rowling"), ("Who is the author of the Harr
 INNOCENT = ["What is the capital of Italy?", "Name three primary colours.", "Write a haiku about the sea."]
 
 
-def new_tenant(server, policy=None) -> str:
-    with server.admin() as admin:
-        reply = admin.post("/admin/tenants", json={"name": "s", **({"policy": policy} if policy else {})})
-        return reply.json()["api_key"]
-
-
 def wait_ready(server, key, target_id, timeout=180) -> dict:
     deadline = time.monotonic() + timeout
     with server.http(key) as http:
@@ -39,8 +33,8 @@ def ask(server, key, question, max_tokens=32) -> str:
 
 
 def test_steering_removes_the_facts_and_leaves_other_rows_identical(server):
-    base = new_tenant(server)
-    steered = new_tenant(server, {"interventions": ["steering"]})  # steering alone: no instruction, no bans
+    base = server.tenant_with()
+    steered = server.tenant_with({"interventions": ["steering"]})  # steering alone: no instruction, no bans
     with server.http(steered) as http:
         created = http.post("/v1/forget-targets", json=HARRY).json()
     assert created["status"] == "pending"
@@ -59,7 +53,7 @@ def test_steering_removes_the_facts_and_leaves_other_rows_identical(server):
 
 def test_vectors_are_stored_per_model_and_recomputed_for_another(tmp_path):
     srv = start_server(tmp_path)
-    key = new_tenant(srv, {"interventions": ["instruction", "steering"]})
+    key = srv.tenant_with({"interventions": ["instruction", "steering"]})
     with srv.http(key) as http:
         target_id = http.post("/v1/forget-targets", json={"name": "Barack Obama"}).json()["id"]
     wait_ready(srv, key, target_id)

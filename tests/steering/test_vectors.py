@@ -10,14 +10,6 @@ from steering import Rotate, SteeringVectors, compute_steering_vectors, default_
 from steering.vectors import FICTIONAL, contrast_prompts
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def tokenizer():
     from gateway.model_loader import resolve_model
