@@ -94,7 +94,10 @@ def test_kill_9_during_writes_leaves_store_and_index_consistent(tmp_path, model_
 
     thread = threading.Thread(target=writer)
     thread.start()
-    time.sleep(3)
+    deadline = time.monotonic() + 120
+    while len(acknowledged) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(random.uniform(0, 0.5))  # land the kill anywhere in the next write
     os.kill(srv.process.pid, signal.SIGKILL)
     stop.set()
     thread.join()
