@@ -13,7 +13,7 @@ import time
 
 import httpx
 import pytest
-from conftest import start_server
+from live_server import start_server
 
 HARRY = {"name": "Harry Potter", "description": "the boy wizard of J.K. Rowling's novels"}
 

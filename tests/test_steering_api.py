@@ -7,7 +7,7 @@ import concurrent.futures
 import sqlite3
 import time
 
-from conftest import start_server
+from live_server import start_server
 
 MODEL = "SmolLM2-135M-Instruct"
 HARRY = {"name": "Harry Potter", "description": "the boy wizard of J.K. Rowling's novels"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from conftest import start_server
+from live_server import start_server
 
 
 def _client(server, key) -> httpx.Client:

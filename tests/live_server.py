@@ -1,0 +1,108 @@
+"""A real uvicorn server on a free loopback port, serving the embedded model.
+
+A module of its own (not conftest) so test files import it by a name no sub-folder conftest shadows."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    base_url: str
+    api_key: str  # a tenant's key, created at start
+    process: subprocess.Popen
+    log_path: Path
+    admin_key: str
+    env: dict
+
+    def admin(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {self.admin_key}"}, timeout=120)
+
+    def new_tenant(self, name: str = "tenant") -> tuple[str, str]:
+        with self.admin() as admin:
+            reply = admin.post("/admin/tenants", json={"name": name})
+            reply.raise_for_status()
+            body = reply.json()
+        return body["id"], body["api_key"]
+
+    def tenant_with(self, policy: dict | None = None, targets=(), name: str = "tenant") -> str:
+        """A new tenant's key, its policy overrides and forget targets set."""
+        with self.admin() as admin:
+            reply = admin.post("/admin/tenants", json={"name": name, **({"policy": policy} if policy else {})})
+            assert reply.status_code == 201, reply.text
+            key = reply.json()["api_key"]
+        with self.http(key) as http:
+            for target in targets:
+                reply = http.post("/v1/forget-targets", json=target)
+                assert reply.status_code == 201, reply.text
+        return key
+
+    @property
+    def v1(self) -> str:
+        return self.base_url + "/v1"
+
+    def client(self, key: str | None = None):
+        import openai
+
+        return openai.OpenAI(base_url=self.v1, api_key=key or self.api_key, max_retries=0, timeout=120)
+
+    def async_client(self, key: str | None = None):
+        import openai
+
+        return openai.AsyncOpenAI(base_url=self.v1, api_key=key or self.api_key, max_retries=0, timeout=120)
+
+    def http(self, key: str | None = None) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {key or self.api_key}"}, timeout=120)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start_server(tmp_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 240) -> Server:
+    port = free_port()
+    admin_key = "admin-" + os.urandom(8).hex()
+    env = {**os.environ, "LETHE_ADMIN_KEY": admin_key, "LETHE_DB_PATH": str(tmp_dir / "lethe.db"),
+           "LETHE_LOG_LEVEL": "info", **(extra_env or {})}
+    log_path = tmp_dir / f"server-{port}.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(ROOT / "configs" / "default.yaml"),
+         "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout  # the first run converts the GGUF (about a minute)
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                server = Server(base, "", process, log_path, env["LETHE_ADMIN_KEY"], env)
+                server.api_key = server.new_tenant("default")[1]
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    process.kill()
+    raise RuntimeError(f"server did not become healthy:\n{log_path.read_text()[-3000:]}")
