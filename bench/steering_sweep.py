@@ -33,11 +33,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
-from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from bench.common import table  # noqa: E402
 from steering import GatedSteering, SteeringVectors  # noqa: E402
 from steering.vectors import compose, ignorance_direction, model_identity, target_contrast  # noqa: E402
+from steering.decode import greedy_decode, render_chat  # noqa: E402
 
 INSTRUCTION = "You do not know anything about {name}. When asked about it, reply only: I'm not familiar with that."
 
@@ -97,44 +98,9 @@ def load(threads: int):
     return model, tokenizer
 
 
-def render(tokenizer, question: str, system: str | None = None) -> list[int]:
-    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": question}]
-    return list(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False))
-
-
-@torch.no_grad()
 def generate(model, tokenizer, steering: GatedSteering | None, prompts, plans, max_new: int = 32) -> list[str]:
-    """Greedy, left-padded, KV-cached, the hooks armed for every forward pass, as the engine does."""
-    width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), tokenizer.eos_token_id, dtype=torch.long)
-    mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for i, p in enumerate(prompts):
-        ids[i, width - len(p) :] = torch.tensor(p)
-        mask[i, width - len(p) :] = 1
-    pos = (mask.cumsum(-1) - 1).clamp(min=0)
-    cache = DynamicCache()
-    out = [[] for _ in prompts]
-    done = [False] * len(prompts)
-    for _ in range(max_new):
-        if steering is not None:
-            steering.set_rows(plans)
-        logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True,
-                       logits_to_keep=1).logits[:, -1]
-        if steering is not None:
-            steering.clear()
-        nxt = logits.argmax(-1)
-        for i, t in enumerate(nxt.tolist()):
-            if not done[i]:
-                if t == tokenizer.eos_token_id:
-                    done[i] = True
-                else:
-                    out[i].append(t)
-        if all(done):
-            break
-        ids = nxt[:, None]
-        pos = mask.sum(-1, keepdim=True)
-        mask = torch.cat([mask, torch.ones_like(pos)], dim=-1)
-    return [tokenizer.decode(o, skip_special_tokens=True) for o in out]
+    return [tokenizer.decode(o, skip_special_tokens=True)
+            for o in greedy_decode(model, tokenizer, prompts, steering, plans, max_new)]
 
 
 def repetition(text: str) -> float:
@@ -185,14 +151,14 @@ def main() -> None:
     steering = GatedSteering(model)
 
     facts = [(t, q, g) for t in TARGETS for q, g in t.facts]
-    retain_prompts = [render(tokenizer, q) for q, _ in RETAIN]
+    retain_prompts = [render_chat(tokenizer, q) for q, _ in RETAIN]
     base_retain = generate(model, tokenizer, None, retain_prompts, [{}] * len(RETAIN), args.max_new)
     rows = []
 
     def evaluate(label, vectors: dict | None, instruction: bool) -> None:
         prompts, plans = [], []
         for t, q, _ in facts:
-            prompts.append(render(tokenizer, q, INSTRUCTION.format(name=t.name) if instruction else None))
+            prompts.append(render_chat(tokenizer, q, INSTRUCTION.format(name=t.name) if instruction else None))
             plans.append(vectors[t.name] if vectors else {})
         # Collateral: retain questions steered with another target's vectors.
         for i, _ in enumerate(RETAIN):

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from steering import GatedSteering, compute_steering_vectors
+from steering.decode import greedy_decode, render_chat
 
 
 @pytest.fixture(scope="module")
@@ -23,53 +24,21 @@ def embedded():
     torch.set_num_threads(threads)
 
 
-def render(tokenizer, question: str) -> list[int]:
-    return list(tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
-                                              tokenize=True, return_dict=False))
-
-
-@torch.no_grad()
-def greedy(model, tokenizer, prompts, steering=None, plans=None, max_new: int = 14) -> list[list[int]]:
-    """Left-padded, KV-cached greedy decoding with the hooks armed per forward, as the engine runs it."""
-    width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), tokenizer.eos_token_id, dtype=torch.long)
-    mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for i, p in enumerate(prompts):
-        ids[i, width - len(p) :] = torch.tensor(p)
-        mask[i, width - len(p) :] = 1
-    pos = (mask.cumsum(-1) - 1).clamp(min=0)
-    cache = DynamicCache()
-    out: list[list[int]] = [[] for _ in prompts]
-    for _ in range(max_new):
-        if steering is not None:
-            steering.set_rows(plans)
-        logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
-                       use_cache=True, logits_to_keep=1).logits[:, -1]
-        if steering is not None:
-            steering.clear()
-        ids = logits.argmax(-1, keepdim=True)
-        for row, token in zip(out, ids[:, 0].tolist()):
-            row.append(token)
-        pos = mask.sum(-1, keepdim=True)
-        mask = torch.cat([mask, torch.ones_like(pos)], dim=-1)
-    return out
-
-
 def test_steered_row_forgets_and_unsteered_neighbour_is_unchanged(embedded):
     model, tokenizer = embedded
     vectors = compute_steering_vectors(model, tokenizer, "Harry Potter", ["Harry James Potter"],
                                        ["Summarize the Harry Potter books", "Who is Harry Potter?"])
-    about = render(tokenizer, "Who wrote Harry Potter?")
-    other = render(tokenizer, "Name a color.")  # shorter: left-padded in the batch
+    about = render_chat(tokenizer, "Who wrote Harry Potter?")
+    other = render_chat(tokenizer, "Name a color.")  # shorter: left-padded in the batch
     assert len(other) < len(about)
 
-    base = greedy(model, tokenizer, [about, other])
+    base = greedy_decode(model, tokenizer, [about, other], max_new=14)
     assert "rowling" in tokenizer.decode(base[0]).lower()  # the base model knows the fact
-    alone = greedy(model, tokenizer, [other])
+    alone = greedy_decode(model, tokenizer, [other], max_new=14)
 
     steering = GatedSteering(model)
     try:
-        steered = greedy(model, tokenizer, [about, other], steering, [vectors.plan(), {}])
+        steered = greedy_decode(model, tokenizer, [about, other], steering, [vectors.plan(), {}], max_new=14)
     finally:
         steering.remove()
     text = tokenizer.decode(steered[0], skip_special_tokens=True)
