@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from .normalize import normalize
@@ -93,6 +94,12 @@ def near_misses(name: str) -> list[str]:
     else:
         return []
     return [t.format(x=x) for x in others for t in _NEAR_TEMPLATES]
+
+
+def proper_nouns(text: str) -> frozenset[str]:
+    """Normalized capitalized words of a text, but the first (capitalized as a sentence start)."""
+    words = re.findall(r"[^\W\d_][\w'-]*", text)
+    return frozenset(normalize(w) for w in words[1:] if w[:1].isupper())
 
 
 def name_words(name: str, aliases: Sequence[str] = ()) -> set[str]:

@@ -24,7 +24,7 @@ from typing import Collection, Sequence
 
 import numpy as np
 
-from .aliases import name_words, near_misses
+from .aliases import name_words, near_misses, proper_nouns
 from .embeddings import Embedder, TargetIndex
 from .lexical import AliasMatcher, LexicalHit
 from .normalize import normalize, normalize_with_offsets
@@ -64,7 +64,7 @@ def spans(messages: Sequence[Message], cfg: DetectorConfig) -> list[str]:
     return list(dict.fromkeys(w for w in out if w))
 
 
-def _other_sense(raw: str, offsets: list[int], text: str, hit: LexicalHit, own: set[str]) -> bool:
+def _other_sense(raw: str, offsets: list[int], text: str, hit: LexicalHit, own: Collection[str]) -> bool:
     """True when the words around a one-word alias say it names something else."""
     before = text[:hit.start].split()
     after = text[hit.end:].split()
@@ -102,6 +102,9 @@ class Detector:
         self._threshold: dict[str, float] = {}
         self._near: dict[str, np.ndarray] = {}  # target id -> near-miss vectors (float16)
         self._words: dict[str, frozenset[str]] = {}  # target id -> its name words
+        # target id -> name words plus the proper nouns of its description: "France" next to
+        # "Paris" is the target's own context ("Paris, France"), not another sense of the name.
+        self._own_context: dict[str, frozenset[str]] = {}
         self._lock = threading.Lock()
         neutral = [line.strip() for line in _NEUTRAL_PATH.read_text().splitlines() if line.strip()]
         self._neutral = self.embedder.encode(neutral or [""])
@@ -135,6 +138,7 @@ class Detector:
             self._owner[spec.id] = spec.owner
             self._threshold[spec.id] = threshold
             self._words[spec.id] = frozenset(name_words(spec.name, spec.aliases))
+            self._own_context[spec.id] = self._words[spec.id] | proper_nouns(spec.description)
             if near is not None:
                 self._near[spec.id] = near.astype(np.float16)
             else:
@@ -161,6 +165,7 @@ class Detector:
             self._threshold.pop(target_id, None)
             self._near.pop(target_id, None)
             self._words.pop(target_id, None)
+            self._own_context.pop(target_id, None)
 
     def threshold(self, target_id: str) -> float | None:
         return self._threshold.get(target_id)
@@ -200,7 +205,7 @@ class Detector:
                 if threshold is None or hit.target_id in found:
                     continue
                 if hit.multiword or not _other_sense(message.content, offsets, text, hit,
-                                                     set(self._words.get(hit.target_id, ()))):
+                                                     self._own_context.get(hit.target_id, frozenset())):
                     found[hit.target_id] = Detection(hit.target_id, 1.0, "lexical", threshold)
                     to_confirm.pop(hit.target_id, None)
                 else:

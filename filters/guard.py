@@ -15,7 +15,7 @@ neighbours ("a H-a-r-r-y" becomes "aharry"); the first keeps "pottery" clear of 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import ahocorasick
 
@@ -24,6 +24,9 @@ from detectors.normalize import normalize, normalize_with_offsets
 # A word longer than this (a base64 blob, a letter run without end) is cut for context, so
 # each feed costs at most about this much normalizing however long the stream grows.
 _MAX_CONTEXT = 256
+# A judged match waits for this many more (compact) characters: the next words decide whether
+# "Paris" is the city or the start of "Paris Hilton".
+_JUDGE_LOOKAHEAD = 16
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,8 @@ class GuardPatterns:
             return []
         return [(end + 1 - size, end + 1) for end, size in self._automaton.iter(compact)]
 
-    def start(self) -> StreamGuard:
-        return StreamGuard(self)
+    def start(self, judge: Callable[[str], bool] | None = None) -> StreamGuard:
+        return StreamGuard(self, judge)
 
 
 class _View:
@@ -80,10 +83,20 @@ class _View:
 
 
 class StreamGuard:
-    def __init__(self, patterns: Sequence[str] | GuardPatterns):
+    """Cuts at the first pattern match; with a `judge`, only at a match the judge confirms.
+
+    The judge sees the whole stream up to a few words past the match and is asked once per
+    occurrence; a match it clears is emitted.
+    """
+
+    def __init__(self, patterns: Sequence[str] | GuardPatterns, judge: Callable[[str], bool] | None = None):
         self._patterns = patterns if isinstance(patterns, GuardPatterns) else GuardPatterns(patterns)
+        self._judge = judge
         self._raw = ""  # the window: raw text kept for context plus everything not yet emitted
         self._emitted = 0  # how much of the window has been emitted
+        self._trimmed = 0  # raw characters dropped from the front of the window so far
+        self._history: list[str] = []  # what was dropped, kept only for a judge
+        self._cleared: set[int] = set()  # stream offsets of match ends the judge let through
         self.tripped = False
 
     def feed(self, delta: str) -> GuardResult:
@@ -110,7 +123,11 @@ class StreamGuard:
             if start not in view.bounds or view.offsets[stop - 1] < self._emitted:
                 continue  # inside a word, or judged already when it was emitted
             if stop in view.bounds or (stop == end and final):
-                cuts.append(view.offsets[start])
+                if self._judge is not None and not final and end - stop < _JUDGE_LOOKAHEAD:
+                    hold = min(hold, start)
+                elif self._confirmed(view.offsets[stop - 1] + 1, len(self._raw) if final else
+                                     view.offsets[min(stop + _JUDGE_LOOKAHEAD, end) - 1] + 1):
+                    cuts.append(view.offsets[start])
             elif stop == end:  # the next character decides ("Potter" or "Pottery"): keep it back
                 hold = min(hold, start)
         if cuts:
@@ -123,6 +140,17 @@ class StreamGuard:
         result = self._emit_until(held_raw, False)
         self._trim(view, hold)
         return result
+
+    def _confirmed(self, raw_stop: int, raw_context_end: int) -> bool:
+        if self._judge is None:
+            return True
+        at = self._trimmed + raw_stop
+        if at in self._cleared:
+            return False
+        if self._judge("".join(self._history) + self._raw[:raw_context_end]):
+            return True
+        self._cleared.add(at)
+        return False
 
     def _emit_until(self, raw_index: int, tripped: bool) -> GuardResult:
         text = self._raw[self._emitted : raw_index] if raw_index > self._emitted else ""
@@ -141,5 +169,59 @@ class StreamGuard:
         keep_from = view.offsets[view.word_starts[max(0, word - 1)]]
         keep_from = min(max(keep_from, self._emitted - _MAX_CONTEXT), self._emitted)
         if keep_from > 0:
+            if self._judge is not None:
+                self._history.append(self._raw[:keep_from])
             self._raw = self._raw[keep_from:]
             self._emitted -= keep_from
+            self._trimmed += keep_from
+            self._cleared = {at for at in self._cleared if at > self._trimmed}
+
+
+class GuardChain:
+    """Stream guards in series: what one lets out, the next scans. Trips when any of them does."""
+
+    def __init__(self, guards: Sequence[StreamGuard]):
+        self._guards = list(guards)
+
+    @property
+    def tripped(self) -> bool:
+        return any(g.tripped for g in self._guards)
+
+    def feed(self, delta: str) -> GuardResult:
+        for i, guard in enumerate(self._guards):
+            result = guard.feed(delta)
+            delta = result.text_to_emit
+            if result.tripped:  # the text before the cut still passes the guards after this one
+                return GuardResult(self._flush(delta, i + 1), True)
+        return GuardResult(delta, False)
+
+    def finish(self) -> str:
+        """The held-back text once the stream has ended; check `tripped` afterwards."""
+        return self._flush("", 0)
+
+    def _flush(self, text: str, first: int) -> str:
+        """Passes `text` through the guards from `first` on and ends each: nothing more follows."""
+        for guard in self._guards[first:]:
+            if text:
+                text = guard.feed(text).text_to_emit
+            if not guard.tripped:
+                text += guard.finish()
+        return text
+
+
+@dataclass(frozen=True)
+class GuardPlan:
+    """A row's guard: `banned` patterns are cut wherever they appear, `watched` ones only where
+    `judge` confirms. Shared by the rows of a request; `start()` gives each its own state."""
+
+    banned: GuardPatterns | None = None
+    watched: GuardPatterns | None = None
+    judge: Callable[[str], bool] | None = None
+
+    def start(self) -> StreamGuard | GuardChain:
+        guards = []
+        if self.banned is not None and self.banned.compact:
+            guards.append(self.banned.start())
+        if self.watched is not None and self.watched.compact:
+            guards.append(self.watched.start(self.judge))
+        return guards[0] if len(guards) == 1 else GuardChain(guards)

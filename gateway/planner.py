@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from detectors.aliases import expand_aliases
 from detectors.types import Detection, Message
-from filters import GuardPatterns, compile_banned
+from filters import GuardPatterns, GuardPlan, compile_banned
 
 from .engines.base import RowPlan
 from .errors import detector_unavailable
@@ -50,7 +50,8 @@ def _guard_patterns(phrases: frozenset[str]) -> GuardPatterns:
 @dataclass(frozen=True)
 class PlanResult:
     detections: list[Detection]
-    targets: list[TargetRecord]
+    targets: list[TargetRecord]  # the ones that fired
+    active: list[TargetRecord]  # every target active for the tenant
 
 
 class Planner:
@@ -59,19 +60,20 @@ class Planner:
         self.tokenizer = tokenizer
         self.default_policy = default_policy
         self.steering = steering  # gives a target's per-layer vectors; None when steering is unavailable
+        self._phrases: dict[str, tuple[TargetRecord, tuple[str, ...]]] = {}
 
     def policy_for(self, tenant) -> ResponsePolicy:
         return self.default_policy.merged(tenant.policy)
 
     def detect(self, tenant_id: str, messages: list[dict[str, str]]) -> PlanResult:
-        active = self.registry.active_ids(tenant_id)
+        active = self.registry.active(tenant_id)
         if not active:
-            return PlanResult([], [])
+            return PlanResult([], [], [])
         failpoint("detector")
         conversation = [Message(m["role"], m["content"]) for m in messages]
-        detections = self.registry.detector.detect(conversation, [tenant_id, GLOBAL], active)
+        detections = self.registry.detector.detect(conversation, [tenant_id, GLOBAL], {t.id for t in active})
         targets = [self.registry.get_visible_unchecked(d.target_id) for d in detections]
-        return PlanResult(detections, [t for t in targets if t is not None])
+        return PlanResult(detections, [t for t in targets if t is not None], active)
 
     async def plan(self, tenant, messages):
         policy = self.policy_for(tenant)
@@ -82,20 +84,45 @@ class Planner:
             if policy.on_detector_error == "open":
                 return messages, None
             raise detector_unavailable() from None
-        if not result.targets:
+        if not result.targets and not (result.active and policy.uses("guard")):
             return messages, None
-        return self.build(messages, result.targets, policy)
+        return self.build(tenant.id, messages, result, policy)
 
-    def build(self, messages, targets: list[TargetRecord], policy: ResponsePolicy):
+    def build(self, tenant_id: str, messages, result: PlanResult, policy: ResponsePolicy):
         plan = RowPlan()
-        if policy.uses("instruction"):
-            messages = [instruction_message(targets), *messages]
-        phrases = frozenset(p for t in targets for p in banned_phrases(t))
-        if policy.uses("tokens"):
-            plan.banned = compile_banned(self.tokenizer, sorted(phrases))
+        targets = result.targets
         if policy.uses("guard"):
-            plan.guard = _guard_patterns(phrases)
+            # The answer is part of the conversation: a target the prompt did not touch fires when
+            # the answer names it and detection over the conversation plus the answer agrees.
+            plan.guard = GuardPlan(
+                banned=_guard_patterns(frozenset(p for t in targets for p in self.phrases(t))) if targets else None,
+                watched=_guard_patterns(frozenset(p for t in result.active for p in self.phrases(t))),
+                judge=self._answer_judge(tenant_id, messages, {t.id for t in targets}, policy),
+            )
             plan.refusal_text = IGNORANCE_SENTENCE if policy.refusal == "sentence" else None
-        if policy.uses("steering") and self.steering is not None:
-            plan.steering = self.steering.vectors_for(targets)
+        if targets:
+            if policy.uses("instruction"):
+                messages = [instruction_message(targets), *messages]
+            if policy.uses("tokens"):
+                plan.banned = compile_banned(self.tokenizer, sorted({p for t in targets for p in self.phrases(t)}))
+            if policy.uses("steering") and self.steering is not None:
+                plan.steering = self.steering.vectors_for(targets)
         return messages, (None if plan.empty else plan)
+
+    def phrases(self, target: TargetRecord) -> tuple[str, ...]:
+        """`banned_phrases`, remembered until the target's record changes."""
+        cached = self._phrases.get(target.id)
+        if cached is None or cached[0] is not target:
+            cached = self._phrases[target.id] = (target, banned_phrases(target))
+        return cached[1]
+
+    def _answer_judge(self, tenant_id: str, messages, fired: set[str], policy: ResponsePolicy):
+        def judge(answer: str) -> bool:
+            try:
+                found = self.detect(tenant_id, [*messages, {"role": "assistant", "content": answer}])
+            except Exception:
+                log.exception("answer detection failed for tenant %s", tenant_id)
+                return policy.on_detector_error == "closed"
+            return any(t.id not in fired for t in found.targets)
+
+        return judge

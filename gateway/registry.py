@@ -68,8 +68,11 @@ class Registry:
             return True
         return self._overrides.get((tenant_id, target.id), target.default_active)
 
+    def active(self, tenant_id: str) -> list[TargetRecord]:
+        return [t for t in self.visible(tenant_id) if self.is_active(tenant_id, t)]
+
     def active_ids(self, tenant_id: str) -> set[str]:
-        return {t.id for t in self.visible(tenant_id) if self.is_active(tenant_id, t)}
+        return {t.id for t in self.active(tenant_id)}
 
     def get_visible_unchecked(self, target_id: str) -> TargetRecord | None:
         with self._lock:

@@ -153,3 +153,27 @@ def test_untriggered_rows_are_byte_identical_to_base_in_a_shared_batch(server, t
             answers = list(pool.map(lambda job: chat(server, job[0], job[1], max_tokens=32), jobs))
         assert answers[:3] == answers[3:6]
         assert not any(leaked(text) for text, _ in answers[6:])
+
+
+PARIS = {"name": "Paris", "description": "the capital city of France"}
+
+
+def test_an_answer_that_names_an_untouched_target_is_cut_where_detection_confirms_it(server, tenants):
+    """The prompt never names Paris, the answer does: detection over the conversation plus the
+    answer fires, the guard cuts before the name. An answer about Paris Hilton passes untouched."""
+    key = server.tenant_with({"interventions": ["guard"], "refusal": "cut"}, [PARIS])
+    asks = ["In which city is the Eiffel Tower?", "In which city is the Louvre museum?"]
+    for ask in asks:
+        detect = server.http(key).post("/v1/forget-targets/detect", json={"messages": [{"role": "user", "content": ask}]})
+        assert detect.status_code == 200 and detect.json()["data"] == [], detect.text  # the prompt alone: nothing
+        base, _ = chat(server, tenants["base"], ask)
+        assert "paris" in base.lower(), base
+        for stream in (False, True):
+            text, reason = chat(server, key, ask, stream=stream)
+            assert reason == "content_filter" and "paris" not in text.lower(), text
+            assert base.startswith(text)
+    neighbour = "Who is Paris Hilton?"
+    base, _ = chat(server, tenants["base"], neighbour)
+    assert "paris" in base.lower(), base
+    text, reason = chat(server, key, neighbour)
+    assert text == base and reason != "content_filter"

@@ -77,3 +77,49 @@ def test_hold_back_is_bounded_by_the_longest_pattern():
     # What could still be the start of the longest pattern ("harrypotter"), counted without spaces.
     assert 0 < len(normalize(held).replace(" ", "")) <= len("harrypotter") - 1
     assert sent + guard.finish() == text
+
+
+def run_guard(guard, chunks: list[str]) -> tuple[str, bool]:
+    sent = ""
+    for chunk in chunks:
+        result = guard.feed(chunk)
+        sent += result.text_to_emit
+        if result.tripped:
+            return sent, True
+    return sent + guard.finish(), guard.tripped
+
+
+def test_a_judged_guard_cuts_only_where_the_judge_confirms_and_asks_once_per_occurrence():
+    asked: list[str] = []
+
+    def judge(text_so_far: str) -> bool:
+        asked.append(text_so_far)
+        return "capital" in text_so_far.lower()
+
+    watched = GuardPatterns(["Paris"])
+    text = "Paris Hilton lives in Los Angeles. The capital of France is Paris, of course."
+    rng = random.Random(7)
+    for _ in range(25):
+        asked.clear()
+        sent, tripped = run_guard(watched.start(judge), random_chunks(text, rng))
+        assert tripped
+        assert sent == "Paris Hilton lives in Los Angeles. The capital of France is "
+        # Asked about each occurrence once, with the whole stream up to a few words past it.
+        assert len(asked) == 2
+        assert asked[0].startswith("Paris Hilton lives") and not asked[0].startswith(text[:40])
+        assert asked[1].startswith("Paris Hilton lives in Los Angeles. The capital of France is Paris, of")
+
+
+def test_a_chain_passes_text_before_a_cut_through_the_later_guards():
+    from filters import GuardChain
+
+    fired = GuardPatterns(["Harry Potter"])
+    watched = GuardPatterns(["Paris"])
+    confirm_all = fired.start(), watched.start(lambda text: True)
+    assert run_guard(GuardChain(confirm_all), ["In Par", "is he met Harry Potter."]) == ("In ", True)
+    clear_all = fired.start(), watched.start(lambda text: False)
+    assert run_guard(GuardChain(clear_all), ["In Par", "is he met Harry Potter."]) == ("In Paris he met ", True)
+    # A match near the end is judged when the stream ends.
+    assert run_guard(watched.start(lambda text: text == "Off to Paris."), ["Off to Paris."]) == ("Off to ", True)
+    nothing = fired.start(), watched.start(lambda text: False)
+    assert run_guard(GuardChain(nothing), ["In Paris he ", "met Ron."]) == ("In Paris he met Ron.", False)
