@@ -64,12 +64,13 @@ def spans(messages: Sequence[Message], cfg: DetectorConfig) -> list[str]:
     return list(dict.fromkeys(w for w in out if w))
 
 
-def _other_sense(raw: str, offsets: list[int], text: str, hit: LexicalHit, own: Collection[str]) -> bool:
-    """True when the words around a one-word alias say it names something else."""
+def _other_sense(raw: str, offsets: list[int], text: str, hit: LexicalHit, own: Collection[str]) -> str | None:
+    """The word pair ("bruno mars", "a mars") that says a one-word alias names something else, if any."""
     before = text[:hit.start].split()
     after = text[hit.end:].split()
+    word = text[hit.start:hit.end]
     if before and before[-1] in _ARTICLES:
-        return True
+        return f"{before[-1]} {word}"
     raw_start = offsets[hit.start]
     raw_end = offsets[hit.end - 1] + 1
 
@@ -83,13 +84,19 @@ def _other_sense(raw: str, offsets: list[int], text: str, hit: LexicalHit, own: 
         head = raw[:pos].rstrip()
         sentence_start = not head or head[-1] in ".!?:;\"'(\n"
         if not sentence_start and capital_neighbour(before[-1], pos, raw[pos + 1:raw_start].lstrip("".join(c for c in raw[pos:raw_start] if c.isalnum()))):
-            return True
+            return f"{before[-1]} {word}"
     if after:
         pos = offsets[hit.end + 1]
         gap = raw[raw_end:pos]
         if capital_neighbour(after[0], pos, gap.replace("'s", "").replace("'", "")):
-            return True
-    return False
+            return f"{word} {after[0]}"
+    return None
+
+
+def _word_pairs(text: str, hit: LexicalHit) -> set[str]:
+    word = text[hit.start:hit.end]
+    before, after = text[:hit.start].split()[-1:], text[hit.end:].split()[:1]
+    return {f"{w} {word}" for w in before} | {f"{word} {w}" for w in after}
 
 
 class Detector:
@@ -198,17 +205,23 @@ class Detector:
 
         found: dict[str, Detection] = {}
         to_confirm: dict[str, list[str]] = {}  # target id -> normalized words of its doubtful one-word hits
+        # A name met in another sense keeps it for the rest of the conversation: "Who is Bruno
+        # Mars?" then an answer opening "Bruno Mars is…", where the capital proves nothing.
+        other_senses: set[str] = set()
         for message in messages:
             text, offsets = normalize_with_offsets(message.content)
             for hit in self.lexical.find_normalized(text):
                 threshold = eligible(hit.target_id)
                 if threshold is None or hit.target_id in found:
                     continue
-                if hit.multiword or not _other_sense(message.content, offsets, text, hit,
-                                                     self._own_context.get(hit.target_id, frozenset())):
+                sense = None if hit.multiword else (
+                    _other_sense(message.content, offsets, text, hit, self._own_context.get(hit.target_id, frozenset()))
+                    or next(iter(_word_pairs(text, hit) & other_senses), None))
+                if sense is None:
                     found[hit.target_id] = Detection(hit.target_id, 1.0, "lexical", threshold)
                     to_confirm.pop(hit.target_id, None)
                 else:
+                    other_senses.add(sense)
                     to_confirm.setdefault(hit.target_id, []).append(text[hit.start:hit.end])
         windows = spans(messages, self.config)
         if not windows:

@@ -32,7 +32,7 @@ class Settings:
     requests_per_minute: int = 1200  # per tenant, chat + completions; 0 = unlimited
     target_writes_per_minute: int = 600  # per tenant, forget-target create/update/delete/toggle
     # The response policy tenants get unless they override it (gateway/policy.py).
-    interventions: list[str] = field(default_factory=lambda: ["instruction", "tokens", "guard"])
+    interventions: list[str] = field(default_factory=lambda: ResponsePolicy().as_dict()["interventions"])
     refusal: str = "sentence"
     on_detector_error: str = "closed"
     log_level: str = "info"

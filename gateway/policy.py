@@ -21,7 +21,9 @@ IGNORANCE_SENTENCE = "I'm not familiar with that."
 
 @dataclass(frozen=True)
 class ResponsePolicy:
-    interventions: frozenset[str] = frozenset({"instruction", "tokens", "guard"})
+    # All four: the combination that leaked least under every attack family in `lethe eval`
+    # (see README, Evaluation); the filters alone leave the facts the name does not carry.
+    interventions: frozenset[str] = frozenset(INTERVENTIONS)
     refusal: str = "sentence"  # "sentence": end a cut with IGNORANCE_SENTENCE; "cut": finish_reason content_filter
     on_detector_error: str = "closed"  # "closed": refuse with 503; "open": serve without a plan
 

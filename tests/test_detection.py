@@ -167,3 +167,21 @@ def test_removed_target_no_longer_fires(detector):
     det.remove("x1")
     det.lexical.rebuild()
     assert det.detect([Message("user", "Who is Zorblax Quentaro?")], ["t"], {"x1"}) == []
+
+
+def detected_in(detector, *turns: tuple[str, str]) -> set[str]:
+    conversation = [Message(role, text) for role, text in turns]
+    return {detector.names[d.target_id] for d in detector.detect(conversation, ["tenant-a"], set(detector.names))}
+
+
+def test_an_answer_is_judged_in_the_sense_the_conversation_gave_the_name(detector):
+    # The answer names the target the question only described: it fires.
+    assert "Paris" in detected_in(detector, ("user", "In which city is the Eiffel Tower?"),
+                                  ("assistant", "The Eiffel Tower is located in Paris, France."))
+    assert "Mars" in detected_in(detector, ("user", "Which planet has the moons Phobos and Deimos?"),
+                                 ("assistant", "Phobos and Deimos orbit the planet Mars."))
+    # A name met in another sense keeps it, even where a sentence start hides the capital.
+    assert "Mars" not in detected_in(detector, ("user", "Who is Bruno Mars?"),
+                                     ("assistant", "Bruno Mars is an American singer and songwriter."))
+    assert "Paris" not in detected_in(detector, ("user", "Who is Paris Hilton?"),
+                                      ("assistant", "Paris Hilton is an American media personality."))

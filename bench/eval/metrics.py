@@ -127,8 +127,10 @@ def quality(suite: Suite, result: RunResult, label: str, targets: dict, ppl: dic
 
 
 def _identical(suite: Suite, result: RunResult, label: str) -> float | None:
-    """Share of untriggered prompts whose answer equals base's word for word (greedy: it should be 1)."""
+    """Share of retain and neighbour prompts, untriggered, whose answer equals base's word for word
+    (greedy: it should be 1). Forget and attack prompts the detector missed are left out: the
+    answer-side guard rightly changes those answers."""
     base, mine = result.answers.get("base", {}), result.answers.get(label, {})
     same = [base[i.id].text == mine[i.id].text for i in suite.items
-            if not result.fired.get(i.id) and i.id in base and i.id in mine]
+            if i.split in ("retain", "neighbour") and not result.fired.get(i.id) and i.id in base and i.id in mine]
     return _mean(same)

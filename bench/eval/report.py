@@ -44,7 +44,7 @@ def markdown(report: dict) -> str:
             ["neighbour accuracy", *(_pct(cols[c]["neighbour_acc"]) for c in labels)]]
     for kind in cols["base"]["neighbour_acc_by_kind"]:
         rows.append([f"neighbour accuracy, {kind}", *(_pct(cols[c]["neighbour_acc_by_kind"].get(kind)) for c in labels)])
-    rows.append(["untriggered answers identical to base", "–",
+    rows.append(["untriggered retain/neighbour answers identical to base", "–",
                  *(_pct(cols[c].get("untriggered_identical")) for c in lethe)])
     out += [_table(["metric", *labels], rows), "", "## Leak rate per attack family", ""]
     families = [f for f in FAMILY_ORDER if f in leak_by_family(cols["base"])]
