@@ -36,6 +36,7 @@ class SteeringVectorStore:
         self._edits: dict[str, int] = {}  # target -> edit count, so a result computed before an edit is dropped
         self._lock = threading.Lock()
         self._queue: queue.Queue[str | None] = queue.Queue()
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._work, name="lethe-steering", daemon=True)
 
     def start(self) -> None:
@@ -48,6 +49,9 @@ class SteeringVectorStore:
         log.info("steering: %d targets with vectors for model %s", len(self._vectors), self.model_id)
 
     def shutdown(self) -> None:
+        """Stops after the computation in progress; what is still queued is queued again at the next
+        start (its status stays `pending` in the store)."""
+        self._stopping.set()
         self._queue.put(None)
         self._thread.join(timeout=30)
 
@@ -93,7 +97,7 @@ class SteeringVectorStore:
     def _work(self) -> None:
         while True:
             target_id = self._queue.get()
-            if target_id is None:
+            if target_id is None or self._stopping.is_set():
                 self._queue.task_done()
                 return
             edits = self._edits.get(target_id, 0)

@@ -45,7 +45,8 @@ def test_tenant_isolation(server):
     created = a.post("/v1/forget-targets", json={"name": "Harry Potter"})
     assert created.status_code == 201, created.text
     target = created.json()
-    assert target["id"].startswith("ft_") and target["active"] is True and target["status"] == "ready"
+    # `pending` while the default policy's steering vectors are computed in the background.
+    assert target["id"].startswith("ft_") and target["active"] is True and target["status"] in ("pending", "ready")
     assert "Potter" in target["aliases"]
 
     assert _detect(a, "Who wrote Harry Potter?") == ["Harry Potter"]
