@@ -19,7 +19,8 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from .config import Settings
-from .engines.base import Engine, EngineOverloaded, GenerationOutput, GenerationRequest, RowPlan, SamplingParams, TokenLogprob
+from .engines.base import (Engine, EngineOverloaded, GenerationOutput, GenerationRequest, RowOutputs, RowPlan,
+                           SamplingParams, TokenLogprob)
 from .errors import APIError, bad_request
 from .metrics import Metrics
 from .protocol import ChatCompletionRequest, CompletionRequest
@@ -138,7 +139,7 @@ class Serving:
             top_logprobs=top,
         )
 
-    def _generations(self, jobs: Sequence[_Job], n: int, params: SamplingParams) -> list[tuple[int, AsyncIterator[GenerationOutput]]]:
+    def _generations(self, jobs: Sequence[_Job], n: int, params: SamplingParams) -> list[tuple[int, RowOutputs]]:
         streams = []
         for job in jobs:
             self.metrics.prompt_tokens.inc(len(job.prompt_ids))
@@ -146,7 +147,12 @@ class Serving:
                 # Distinct seeds per choice, so n seeded choices are reproducible yet not all alike.
                 choice_params = params if params.seed is None or j == 0 else _with_seed(params, params.seed + j)
                 request = GenerationRequest(uuid.uuid4().hex, job.prompt_ids, choice_params, job.plan)
-                streams.append((job.first_index + j, self.engine.generate(request)))
+                try:
+                    streams.append((job.first_index + j, self.engine.generate(request)))
+                except EngineOverloaded as exc:
+                    # Queued now, before any response starts: a full queue is a plain 429.
+                    _close(streams)
+                    raise _overloaded(exc) from None
         return streams
 
     async def _collect_all(self, http: Request, jobs, n, params) -> tuple[list[_Choice], int]:
@@ -159,11 +165,9 @@ class Serving:
             gone.cancel()
         if not work.done():  # the client left: stop generating for it
             work.cancel()
+            _close(streams)
             raise asyncio.CancelledError()
-        try:
-            choices = work.result()
-        except EngineOverloaded as exc:
-            raise _overloaded(exc) from None
+        choices = work.result()
         return sorted(choices, key=lambda c: c.index), sum(len(j.prompt_ids) for j in jobs)
 
     # ---- streaming ----------------------------------------------------------------------------
@@ -185,11 +189,11 @@ class Serving:
         async def events() -> AsyncIterator[str]:
             completion_tokens = {i: 0 for i, _ in streams}
             first_token = True
-            if object_name == "chat.completion.chunk":
-                for index, _ in streams:
-                    yield sse([{"index": index, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
-                                "finish_reason": None}])
             try:
+                if object_name == "chat.completion.chunk":
+                    for index, _ in streams:
+                        yield sse([{"index": index, "delta": {"role": "assistant", "content": ""},
+                                    "logprobs": None, "finish_reason": None}])
                 async for index, out in _merge(streams):
                     completion_tokens[index] = out.token_count
                     if out.text or out.logprobs or out.finish_reason:
@@ -197,9 +201,8 @@ class Serving:
                             self.metrics.time_to_first_token.observe(time.perf_counter() - started)
                             first_token = False
                         yield sse([chunk(index, out, params.logprobs)])
-            except EngineOverloaded:
-                yield f"data: {json.dumps(_overloaded(EngineOverloaded()).body())}\n\n"
-                return
+            finally:  # the client may leave at any yield, even before the first output was read
+                _close(streams)
             if include_usage:
                 completion = sum(completion_tokens.values())
                 yield sse([], {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
@@ -257,6 +260,12 @@ def _usage(prompt_tokens: int, choices: list[_Choice]) -> dict:
 def _overloaded(exc: Exception) -> APIError:
     return APIError(429, "The server is overloaded; retry shortly.", type="rate_limit_error",
                     code="server_overloaded", headers={"Retry-After": "1"})
+
+
+def _close(streams: list[tuple[int, RowOutputs]]) -> None:
+    """Aborts the generations not read to their end (finished ones are left alone)."""
+    for _, stream in streams:
+        stream.close()
 
 
 async def _collect(index: int, stream: AsyncIterator[GenerationOutput]) -> _Choice:

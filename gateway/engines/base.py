@@ -78,6 +78,38 @@ class GenerationOutput:
     finish_reason: str | None = None  # stop | length | content_filter | error
 
 
+class RowOutputs:
+    """One generation's outputs, for one reader. Closing it before the last output (or never
+    reading it) aborts the generation, so no row runs on for a reader that has gone."""
+
+    def __init__(self, queue, abort):
+        self._queue = queue
+        self._abort = abort
+        self.done = False
+
+    def __aiter__(self) -> RowOutputs:
+        return self
+
+    async def __anext__(self) -> GenerationOutput:
+        if self.done:
+            raise StopAsyncIteration
+        try:
+            output = await self._queue.get()
+        except BaseException:  # cancelled while waiting: the reader is gone
+            self.close()
+            raise
+        self.done = output.finish_reason is not None
+        return output
+
+    def close(self) -> None:
+        if not self.done:
+            self.done = True
+            self._abort()
+
+    async def aclose(self) -> None:
+        self.close()
+
+
 class EngineOverloaded(RuntimeError):
     """The waiting queue is full; the caller should retry later."""
 
@@ -91,7 +123,8 @@ class Engine(Protocol):
 
     def shutdown(self) -> None: ...
 
-    def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationOutput]: ...
+    def generate(self, request: GenerationRequest) -> RowOutputs:
+        """Queues the request at once (or raises EngineOverloaded) and returns its outputs."""
 
     def render_chat(self, messages: list[dict[str, str]]) -> list[int]: ...
 

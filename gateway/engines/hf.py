@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Callable
+from typing import Callable
 
 import torch
 from transformers import DynamicCache
@@ -29,6 +29,7 @@ from .base import (
     EngineOverloaded,
     GenerationOutput,
     GenerationRequest,
+    RowOutputs,
     RowPlan,
     TokenLogprob,
     TopLogprob,
@@ -148,7 +149,9 @@ class HFEngine:
             ids = ids["input_ids"]
         return list(ids)
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationOutput]:
+    def generate(self, request: GenerationRequest) -> RowOutputs:
+        """Queues the request now (EngineOverloaded when the waiting queue is full, so a caller
+        can still answer 429 before any response starts) and returns its outputs."""
         loop = asyncio.get_running_loop()
         outputs: asyncio.Queue[GenerationOutput] = asyncio.Queue()
 
@@ -159,15 +162,7 @@ class HFEngine:
                 pass
 
         self._submit(self._new_row(request, emit))
-        done = False
-        try:
-            while not done:
-                output = await outputs.get()
-                done = output.finish_reason is not None
-                yield output
-        finally:
-            if not done:  # the consumer went away: free the row at the next step
-                self.abort(request.request_id)
+        return RowOutputs(outputs, lambda: self.abort(request.request_id))
 
     def abort(self, request_id: str) -> None:
         with self._lock:
