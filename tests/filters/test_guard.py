@@ -13,15 +13,18 @@ PATTERNS = GuardPatterns(["Harry Potter", "Potter", "Hogwarts"])
 
 
 def run(chunks: list[str]) -> tuple[str, bool]:
-    guard = PATTERNS.start()
+    return run_guard(PATTERNS.start(), chunks)
+
+
+def run_guard(guard, chunks: list[str]) -> tuple[str, bool]:
+    """What a client receives through `guard`, fed these chunks, and whether it tripped."""
     sent = ""
     for chunk in chunks:
         result = guard.feed(chunk)
         sent += result.text_to_emit
         if result.tripped:
             return sent, True
-    sent += guard.finish()
-    return sent, guard.tripped
+    return sent + guard.finish(), guard.tripped
 
 
 def random_chunks(text: str, rng: random.Random) -> list[str]:
@@ -77,16 +80,6 @@ def test_hold_back_is_bounded_by_the_longest_pattern():
     # What could still be the start of the longest pattern ("harrypotter"), counted without spaces.
     assert 0 < len(normalize(held).replace(" ", "")) <= len("harrypotter") - 1
     assert sent + guard.finish() == text
-
-
-def run_guard(guard, chunks: list[str]) -> tuple[str, bool]:
-    sent = ""
-    for chunk in chunks:
-        result = guard.feed(chunk)
-        sent += result.text_to_emit
-        if result.tripped:
-            return sent, True
-    return sent + guard.finish(), guard.tripped
 
 
 def test_a_judged_guard_cuts_only_where_the_judge_confirms_and_asks_once_per_occurrence():
