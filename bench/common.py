@@ -22,7 +22,7 @@ def load_engine(max_batch_size: int = 32):
 
 
 def start_gateway(tmp: Path, env: dict[str, str] | None = None):
-    from conftest import start_server  # the same launcher the tests use
+    from live_server import start_server  # the same launcher the tests use (no pytest needed)
 
     return start_server(tmp, env)
 

@@ -39,7 +39,7 @@ def build_engine(settings: Settings, metrics: Metrics) -> HFEngine:
 
 def create_app(settings: Settings | None = None, engine: HFEngine | None = None) -> FastAPI:
     settings = settings or Settings.load()
-    settings.response_policy()  # a bad policy setting fails at start, not on the first trigger
+    default_policy = settings.response_policy()  # a bad policy setting fails at start, not on the first trigger
     metrics = Metrics()
 
     @asynccontextmanager
@@ -52,7 +52,6 @@ def create_app(settings: Settings | None = None, engine: HFEngine | None = None)
         store = Store(settings.db_path)
         registry = Registry(store, Detector())
         log.info("restored %d forget targets", registry.load(progress=True))
-        default_policy = settings.response_policy()
 
         def policy_for_owner(owner: str):
             tenant = store.get_tenant(owner) if owner != GLOBAL else None
@@ -75,6 +74,7 @@ def create_app(settings: Settings | None = None, engine: HFEngine | None = None)
 
     app = FastAPI(title="Lethe", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    app.state.default_policy = default_policy
     app.state.metrics = metrics
     app.state.rate_limits = {"generation": RateLimiter(settings.requests_per_minute),
                              "target_writes": RateLimiter(settings.target_writes_per_minute)}

@@ -91,11 +91,12 @@ class Planner:
     def build(self, tenant_id: str, messages, result: PlanResult, policy: ResponsePolicy):
         plan = RowPlan()
         targets = result.targets
+        fired_phrases = frozenset(p for t in targets for p in self.phrases(t))
         if policy.uses("guard"):
             # The answer is part of the conversation: a target the prompt did not touch fires when
             # the answer names it and detection over the conversation plus the answer agrees.
             plan.guard = GuardPlan(
-                banned=_guard_patterns(frozenset(p for t in targets for p in self.phrases(t))) if targets else None,
+                banned=_guard_patterns(fired_phrases) if targets else None,
                 watched=_guard_patterns(frozenset(p for t in result.active for p in self.phrases(t))),
                 judge=self._answer_judge(tenant_id, messages, {t.id for t in targets}, policy),
             )
@@ -104,7 +105,7 @@ class Planner:
             if policy.uses("instruction"):
                 messages = [instruction_message(targets), *messages]
             if policy.uses("tokens"):
-                plan.banned = compile_banned(self.tokenizer, sorted({p for t in targets for p in self.phrases(t)}))
+                plan.banned = compile_banned(self.tokenizer, sorted(fired_phrases))
             if policy.uses("steering") and self.steering is not None:
                 plan.steering = self.steering.vectors_for(targets)
         return messages, (None if plan.empty else plan)

@@ -18,7 +18,7 @@ def _tenant_not_found(tenant_id: str) -> APIError:
 
 
 def _tenant_view(request: Request, tenant: TenantRecord) -> dict:
-    policy = request.app.state.settings.response_policy().merged(tenant.policy)
+    policy = request.app.state.default_policy.merged(tenant.policy)
     return {"id": tenant.id, "object": "tenant", "name": tenant.name, "created_at": tenant.created_at,
             "policy": policy.as_dict()}
 
