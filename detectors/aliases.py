@@ -35,7 +35,11 @@ def expand_aliases(name: str, aliases: Sequence[str] = ()) -> list[str]:
     out: list[str] = []
     seen: set[str] = set()
     for alias in base:
-        for variant in (alias, alias + "'s", alias + "s"):
+        # Already a variant of an earlier alias ("Potter's" after "Potter"): kept, not varied again,
+        # so expanding an expanded list changes nothing.
+        stem = alias[:-2] if alias.endswith("'s") else alias[:-1] if alias.endswith("s") else None
+        variants = (alias,) if stem and normalize(stem) in seen else (alias, alias + "'s", alias + "s")
+        for variant in variants:
             key = normalize(variant)
             if key and key not in seen:
                 seen.add(key)

@@ -25,8 +25,9 @@ from typing import Collection, Sequence
 import numpy as np
 
 from .aliases import name_words, near_misses, proper_nouns
-from .embeddings import Embedder, TargetIndex
-from .lexical import AliasMatcher, LexicalHit
+from .embeddings import Embedder
+from .index import EMPTY_INDEX, DetectionView, OwnerIndex, PreparedTarget
+from .lexical import LexicalHit
 from .normalize import normalize, normalize_with_offsets
 from .types import Detection, Message, TargetSpec
 
@@ -100,21 +101,18 @@ def _word_pairs(text: str, hit: LexicalHit) -> set[str]:
 
 
 class Detector:
+    """Prepares targets (embedding, calibration) and detects over an immutable `DetectionView`.
+
+    Holds no target state of its own apart from the small mutable `TargetSet` convenience for
+    tools and tests: a server keeps its views in its registry and swaps them on writes.
+    """
+
     def __init__(self, embedder: Embedder | None = None, config: DetectorConfig | None = None):
         self.embedder = embedder or Embedder()
         self.config = config or DetectorConfig()
-        self.lexical = AliasMatcher()
-        self.index = TargetIndex()
-        self._owner: dict[str, str] = {}
-        self._threshold: dict[str, float] = {}
-        self._near: dict[str, np.ndarray] = {}  # target id -> near-miss vectors (float16)
-        self._words: dict[str, frozenset[str]] = {}  # target id -> its name words
-        # target id -> name words plus the proper nouns of its description: "France" next to
-        # "Paris" is the target's own context ("Paris, France"), not another sense of the name.
-        self._own_context: dict[str, frozenset[str]] = {}
-        self._lock = threading.Lock()
         neutral = [line.strip() for line in _NEUTRAL_PATH.read_text().splitlines() if line.strip()]
         self._neutral = self.embedder.encode(neutral or [""])
+        self.targets = TargetSet()
 
     def _vectors(self, spec: TargetSpec) -> np.ndarray:
         texts = [spec.name, *spec.aliases[:8], *spec.examples]
@@ -130,79 +128,58 @@ class Detector:
         best = (reference @ vectors.T).max(axis=1)  # each neutral prompt's closest target vector
         return float(min(0.9, max(cfg.threshold_floor, np.quantile(best, cfg.neutral_quantile) + cfg.margin)))
 
-    def _prepare(self, spec: TargetSpec) -> tuple[np.ndarray, float, np.ndarray | None]:
+    def prepare(self, spec: TargetSpec) -> PreparedTarget:
+        """Everything detection needs about one target (embeds: run it off the event loop)."""
         vectors = self._vectors(spec)
         near = near_misses(spec.name)
         negatives = list(spec.negatives)
         near_vectors = self.embedder.encode([*near, *negatives]) if near or negatives else None
-        return vectors, self._calibrate(spec, vectors), near_vectors
+        words = frozenset(name_words(spec.name, spec.aliases))
+        return PreparedTarget(spec, vectors.astype(np.float16), self._calibrate(spec, vectors),
+                              None if near_vectors is None else near_vectors.astype(np.float16),
+                              words, words | proper_nouns(spec.description))
 
-    def _register(self, spec: TargetSpec, vectors: np.ndarray, threshold: float, near: np.ndarray | None,
-                  rebuild: bool) -> None:
-        self.lexical.add(spec.id, [spec.name, *spec.aliases], rebuild=rebuild)
-        self.index.add(spec.owner, spec.id, vectors)
-        with self._lock:
-            self._owner[spec.id] = spec.owner
-            self._threshold[spec.id] = threshold
-            self._words[spec.id] = frozenset(name_words(spec.name, spec.aliases))
-            self._own_context[spec.id] = self._words[spec.id] | proper_nouns(spec.description)
-            if near is not None:
-                self._near[spec.id] = near.astype(np.float16)
-            else:
-                self._near.pop(spec.id, None)
-
-    def add(self, spec: TargetSpec) -> float:
-        vectors, threshold, near = self._prepare(spec)
-        self._register(spec, vectors, threshold, near, rebuild=True)
-        return threshold
-
-    def add_many(self, specs: Sequence[TargetSpec], progress: bool = False) -> None:
+    def prepare_many(self, specs: Sequence[TargetSpec], progress: bool = False) -> list[PreparedTarget]:
         from tqdm import tqdm
 
-        for spec in tqdm(specs, desc="indexing forget targets", disable=not progress or not specs):
-            vectors, threshold, near = self._prepare(spec)
-            self._register(spec, vectors, threshold, near, rebuild=False)
-        self.lexical.rebuild()
+        return [self.prepare(s) for s in tqdm(specs, desc="indexing forget targets", disable=not progress or not specs)]
+
+    # ---- the TargetSet convenience (tools, tests, benchmarks) ------------------------------------
+
+    def add(self, spec: TargetSpec) -> float:
+        return self.targets.upsert([self.prepare(spec)])[0].threshold
+
+    def add_many(self, specs: Sequence[TargetSpec], progress: bool = False) -> None:
+        self.targets.upsert(self.prepare_many(specs, progress))
 
     def remove(self, target_id: str) -> None:
-        self.lexical.remove(target_id)
-        self.index.remove(target_id)
-        with self._lock:
-            self._owner.pop(target_id, None)
-            self._threshold.pop(target_id, None)
-            self._near.pop(target_id, None)
-            self._words.pop(target_id, None)
-            self._own_context.pop(target_id, None)
+        self.targets.remove([target_id])
 
-    def threshold(self, target_id: str) -> float | None:
-        return self._threshold.get(target_id)
+    def detect(self, messages: Sequence[Message], owners: Sequence[str], active: Collection[str]) -> list[Detection]:
+        """Detection over this detector's own TargetSet, limited to `owners` and `active` ids."""
+        return self.detect_in(messages, self.targets.view(owners, active))
 
-    def _confirmed(self, target_id: str, score: float, window_vec: np.ndarray, window: str, neutral: float,
-                   threshold: float, near_miss: bool) -> bool:
+    # ---- detection ------------------------------------------------------------------------------
+
+    def _confirmed(self, target: PreparedTarget, score: float, window_vec: np.ndarray, window: str, neutral: float,
+                   near_miss: bool) -> bool:
         """Whether a window's similarity to a target holds up against neutral prompts and near misses."""
         cfg = self.config
-        if score < threshold or score - neutral < cfg.neutral_margin:
+        if score < target.threshold or score - neutral < cfg.neutral_margin:
             return False
         if not near_miss:
-            words = self._words.get(target_id)
+            words = target.words
             near_miss = bool(words) and any(w in words or w[:-1] in words for w in normalize(window).split())
-        if near_miss:
-            near = self._near.get(target_id)
-            if near is not None and score - float((near.astype(np.float32) @ window_vec).max()) < cfg.near_miss_margin:
+        if near_miss and target.near is not None:
+            if score - float((target.near.astype(np.float32) @ window_vec).max()) < cfg.near_miss_margin:
                 return False
         return True
 
-    def detect(self, messages: Sequence[Message], owners: Sequence[str], active: Collection[str]) -> list[Detection]:
-        owners = list(owners)
-        if not active:
+    def detect_in(self, messages: Sequence[Message], view: DetectionView) -> list[Detection]:
+        """Which of the view's eligible targets the conversation touches. Reads only `view`, which
+        nothing changes: a concurrent write publishes a new view instead."""
+        if view.empty:
             return []
-
-        # Cost follows the candidates found, not the number of active targets (10^5 per tenant).
-        def eligible(target_id: str) -> float | None:
-            if target_id not in active or self._owner.get(target_id) not in owners:
-                return None
-            return self._threshold.get(target_id)
-
         found: dict[str, Detection] = {}
         to_confirm: dict[str, list[str]] = {}  # target id -> normalized words of its doubtful one-word hits
         # A name met in another sense keeps it for the rest of the conversation: "Who is Bruno
@@ -210,15 +187,15 @@ class Detector:
         other_senses: set[str] = set()
         for message in messages:
             text, offsets = normalize_with_offsets(message.content)
-            for hit in self.lexical.find_normalized(text):
-                threshold = eligible(hit.target_id)
-                if threshold is None or hit.target_id in found:
+            for hit in view.lexical_hits(text):
+                target = view.eligible(hit.target_id)
+                if target is None or hit.target_id in found:
                     continue
                 sense = None if hit.multiword else (
-                    _other_sense(message.content, offsets, text, hit, self._own_context.get(hit.target_id, frozenset()))
+                    _other_sense(message.content, offsets, text, hit, target.own_context)
                     or next(iter(_word_pairs(text, hit) & other_senses), None))
                 if sense is None:
-                    found[hit.target_id] = Detection(hit.target_id, 1.0, "lexical", threshold)
+                    found[hit.target_id] = Detection(hit.target_id, 1.0, "lexical", target.threshold)
                     to_confirm.pop(hit.target_id, None)
                 else:
                     other_senses.add(sense)
@@ -227,7 +204,6 @@ class Detector:
         if not windows:
             return sorted(found.values(), key=lambda d: -d.score)
         vectors = self.embedder.encode(windows)
-        per_window = self.index.search_each(vectors, owners, self.config.top_k)
         neutral_cache: dict[int, float] = {}
 
         def neutral(i: int) -> float:  # only for windows with a candidate: most requests have none
@@ -239,29 +215,59 @@ class Detector:
 
         # Doubtful one-word hits: the windows that contain the word must confirm the target.
         for target_id, keys in to_confirm.items():
-            threshold = self._threshold[target_id]
-            target_vecs = self.index.target_vectors(self._owner[target_id], target_id)
-            if target_vecs is None:
-                continue
+            target = view.eligible(target_id)
+            target_vecs = target.vectors.astype(np.float32)
             for i, window in enumerate(windows):
                 padded = norm_windows.setdefault(i, f" {normalize(window)} ")
                 if not any(f" {key} " in padded for key in keys):
                     continue
                 score = float((target_vecs @ vectors[i]).max())
-                if self._confirmed(target_id, score, vectors[i], window, neutral(i), threshold, True):
-                    found[target_id] = Detection(target_id, score, "lexical", threshold)
+                if self._confirmed(target, score, vectors[i], window, neutral(i), True):
+                    found[target_id] = Detection(target_id, score, "lexical", target.threshold)
                     break
 
+        # Cost follows the candidates found, not the number of active targets (10^5 per tenant).
         best: dict[str, Detection] = {}
-        for i, scores in enumerate(per_window):
-            for target_id, score in scores.items():
-                threshold = eligible(target_id)
-                if threshold is None or target_id in found or score < threshold:
-                    continue
-                if target_id in best and best[target_id].score >= score:
-                    continue
-                if self._confirmed(target_id, score, vectors[i], windows[i], neutral(i), threshold,
-                                   target_id in to_confirm):
-                    best[target_id] = Detection(target_id, score, "semantic", threshold)
+        for layer, hidden in view.layers():
+            for i, scores in enumerate(layer.search(windows, vectors, self.config.top_k)):
+                for target_id, score in scores.items():
+                    if target_id in hidden or target_id in found:
+                        continue
+                    target = view.eligible(target_id)
+                    if target is None or score < target.threshold:
+                        continue
+                    if target_id in best and best[target_id].score >= score:
+                        continue
+                    if self._confirmed(target, score, vectors[i], windows[i], neutral(i), target_id in to_confirm):
+                        best[target_id] = Detection(target_id, score, "semantic", target.threshold)
         found.update(best)
         return sorted(found.values(), key=lambda d: -d.score)
+
+
+class TargetSet:
+    """A mutable set of owner indexes for tools and tests: each change swaps in new immutable ones."""
+
+    def __init__(self) -> None:
+        self._owners: dict[str, OwnerIndex] = {}
+        self._lock = threading.Lock()
+
+    def upsert(self, prepared: Sequence[PreparedTarget]) -> Sequence[PreparedTarget]:
+        with self._lock:
+            by_owner: dict[str, list[PreparedTarget]] = {}
+            for target in prepared:
+                by_owner.setdefault(target.spec.owner, []).append(target)
+            for owner, targets in by_owner.items():
+                current = self._owners.get(owner, EMPTY_INDEX)
+                moved = [t.id for t in targets if current.get(t.id) is not None]
+                self._owners[owner] = (OwnerIndex.build(targets) if not len(current)
+                                       else current.with_changes(targets, moved))
+        return prepared
+
+    def remove(self, target_ids: Collection[str]) -> None:
+        with self._lock:
+            self._owners = {o: i.with_changes(removals=target_ids) if any(i.get(t) for t in target_ids) else i
+                            for o, i in self._owners.items()}
+
+    def view(self, owners: Sequence[str], active: Collection[str] | None = None) -> DetectionView:
+        indexes = tuple(self._owners[o] for o in dict.fromkeys(owners) if o in self._owners)
+        return DetectionView(indexes, only=None if active is None else frozenset(active))

@@ -14,6 +14,7 @@ neighbours ("a H-a-r-r-y" becomes "aharry"); the first keeps "pottery" clear of 
 
 from __future__ import annotations
 
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -36,25 +37,39 @@ class GuardResult:
 
 
 class GuardPatterns:
-    """Patterns compiled once (normalized, compacted, in one automaton) and shared by streams."""
+    """Patterns compiled once (normalized, compacted, in one automaton) and shared by streams.
+
+    `combine` joins compiled sets without recompiling them (a tenant's large, rarely rebuilt set
+    and its small, often rebuilt one)."""
 
     def __init__(self, patterns: Sequence[str]):
         self.compact = frozenset(c for c in (normalize(p).replace(" ", "") for p in patterns) if c)
         self.longest = max(map(len, self.compact), default=0)
-        self._automaton = ahocorasick.Automaton()
+        automaton = ahocorasick.Automaton()
         for pattern in self.compact:
-            self._automaton.add_word(pattern, len(pattern))
+            automaton.add_word(pattern, len(pattern))
         if self.compact:
-            self._automaton.make_automaton()
+            automaton.make_automaton()
+        self._automata = (automaton,) if self.compact else ()
+
+    @classmethod
+    def combine(cls, parts: Sequence[GuardPatterns]) -> GuardPatterns:
+        joined = cls.__new__(cls)
+        parts = [p for p in parts if p]
+        joined.compact = parts[0].compact if len(parts) == 1 else None  # not materialized for a union
+        joined.longest = max((p.longest for p in parts), default=0)
+        joined._automata = tuple(a for p in parts for a in p._automata)
+        return joined
+
+    def __bool__(self) -> bool:
+        return bool(self._automata)
 
     def occurrences(self, compact: str) -> list[tuple[int, int]]:
         """(start, stop) of every occurrence, overlapping ones included."""
-        if not self.compact:
-            return []
-        return [(end + 1 - size, end + 1) for end, size in self._automaton.iter(compact)]
+        return [(end + 1 - size, end + 1) for automaton in self._automata for end, size in automaton.iter(compact)]
 
-    def start(self, judge: Callable[[str], bool] | None = None) -> StreamGuard:
-        return StreamGuard(self, judge)
+    def start(self, judge: Callable[[str], bool] | None = None, executor: Executor | None = None) -> StreamGuard:
+        return StreamGuard(self, judge, executor)
 
 
 class _View:
@@ -86,12 +101,17 @@ class StreamGuard:
     """Cuts at the first pattern match; with a `judge`, only at a match the judge confirms.
 
     The judge sees the whole stream up to a few words past the match and is asked once per
-    occurrence; a match it clears is emitted.
+    occurrence; a match it clears is emitted. With an `executor` the judge runs there and the
+    guard holds the text from the match on until it answers, so whoever feeds the guard (the
+    engine's decode loop) never waits for it; only `finish` waits for answers still due.
     """
 
-    def __init__(self, patterns: Sequence[str] | GuardPatterns, judge: Callable[[str], bool] | None = None):
+    def __init__(self, patterns: Sequence[str] | GuardPatterns, judge: Callable[[str], bool] | None = None,
+                 executor: Executor | None = None):
         self._patterns = patterns if isinstance(patterns, GuardPatterns) else GuardPatterns(patterns)
         self._judge = judge
+        self._executor = executor
+        self._verdicts: dict[int, Future] = {}  # stream offset of a match end -> the judge's answer
         self._raw = ""  # the window: raw text kept for context plus everything not yet emitted
         self._emitted = 0  # how much of the window has been emitted
         self._trimmed = 0  # raw characters dropped from the front of the window so far
@@ -112,8 +132,18 @@ class StreamGuard:
             return ""
         return self._scan(final=True).text_to_emit
 
+    @property
+    def waits(self) -> bool:
+        """Whether `finish` may wait for a judge running elsewhere (then call it off the hot loop)."""
+        return self._judge is not None and self._executor is not None
+
+    @property
+    def pending(self) -> bool:
+        """Whether a judge's answer is still due (then `finish` waits for it)."""
+        return any(not f.done() for f in self._verdicts.values())
+
     def _scan(self, final: bool) -> GuardResult:
-        if not self._patterns.compact:
+        if not self._patterns:
             return self._emit_until(len(self._raw), False)
         view = _View(self._raw)
         end = len(view.compact)
@@ -125,9 +155,13 @@ class StreamGuard:
             if stop in view.bounds or (stop == end and final):
                 if self._judge is not None and not final and end - stop < _JUDGE_LOOKAHEAD:
                     hold = min(hold, start)
-                elif self._confirmed(view.offsets[stop - 1] + 1, len(self._raw) if final else
-                                     view.offsets[min(stop + _JUDGE_LOOKAHEAD, end) - 1] + 1):
-                    cuts.append(view.offsets[start])
+                else:
+                    verdict = self._confirmed(view.offsets[stop - 1] + 1, len(self._raw) if final else
+                                              view.offsets[min(stop + _JUDGE_LOOKAHEAD, end) - 1] + 1, final)
+                    if verdict is None:  # the judge has not answered yet: hold from the match on
+                        hold = min(hold, start)
+                    elif verdict:
+                        cuts.append(view.offsets[start])
             elif stop == end:  # the next character decides ("Potter" or "Pottery"): keep it back
                 hold = min(hold, start)
         if cuts:
@@ -141,14 +175,23 @@ class StreamGuard:
         self._trim(view, hold)
         return result
 
-    def _confirmed(self, raw_stop: int, raw_context_end: int) -> bool:
+    def _confirmed(self, raw_stop: int, raw_context_end: int, final: bool) -> bool | None:
+        """Whether the judge confirms the match ending at `raw_stop`; None while it is deciding."""
         if self._judge is None:
             return True
         at = self._trimmed + raw_stop
         if at in self._cleared:
             return False
-        if self._judge("".join(self._history) + self._raw[:raw_context_end]):
+        verdict = self._verdicts.get(at)
+        if verdict is None:
+            context = "".join(self._history) + self._raw[:raw_context_end]
+            verdict = self._verdicts[at] = (self._executor.submit(self._judge, context) if self._executor
+                                            else _settled(self._judge(context)))
+        if not verdict.done() and not final:
+            return None
+        if verdict.result():  # the judge answers for its own failures (fail closed or open)
             return True
+        del self._verdicts[at]
         self._cleared.add(at)
         return False
 
@@ -175,6 +218,7 @@ class StreamGuard:
             self._emitted -= keep_from
             self._trimmed += keep_from
             self._cleared = {at for at in self._cleared if at > self._trimmed}
+            self._verdicts = {at: f for at, f in self._verdicts.items() if at > self._trimmed}
 
 
 class GuardChain:
@@ -186,6 +230,14 @@ class GuardChain:
     @property
     def tripped(self) -> bool:
         return any(g.tripped for g in self._guards)
+
+    @property
+    def pending(self) -> bool:
+        return any(g.pending for g in self._guards)
+
+    @property
+    def waits(self) -> bool:
+        return any(g.waits for g in self._guards)
 
     def feed(self, delta: str) -> GuardResult:
         for i, guard in enumerate(self._guards):
@@ -212,16 +264,24 @@ class GuardChain:
 @dataclass(frozen=True)
 class GuardPlan:
     """A row's guard: `banned` patterns are cut wherever they appear, `watched` ones only where
-    `judge` confirms. Shared by the rows of a request; `start()` gives each its own state."""
+    `judge` confirms (run on `executor` when given). Shared by the rows of a request; `start()`
+    gives each its own state."""
 
     banned: GuardPatterns | None = None
     watched: GuardPatterns | None = None
     judge: Callable[[str], bool] | None = None
+    executor: Executor | None = None
 
     def start(self) -> StreamGuard | GuardChain:
         guards = []
-        if self.banned is not None and self.banned.compact:
+        if self.banned:
             guards.append(self.banned.start())
-        if self.watched is not None and self.watched.compact:
-            guards.append(self.watched.start(self.judge))
+        if self.watched:
+            guards.append(self.watched.start(self.judge, self.executor))
         return guards[0] if len(guards) == 1 else GuardChain(guards)
+
+
+def _settled(value: bool) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future

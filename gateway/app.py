@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, engine: HFEngine | None = None)
             yield
         finally:
             engine.shutdown()
+            planner.shutdown()
             steering.shutdown()
             store.close()
 

@@ -7,12 +7,17 @@ detector does not fail on demand; a failpoint makes it fail at exactly one place
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 
 class InjectedFault(RuntimeError):
     pass
 
 
-def failpoint(name: str) -> None:
-    if name in os.environ.get("LETHE_FAILPOINTS", "").split(","):
-        raise InjectedFault(f"failpoint {name!r} is armed")
+def failpoint(name: str, subject: Callable[[], str] | None = None) -> None:
+    """Raises where `name` is armed: `name` always, `name=marker` only when the text `subject`
+    gives contains the marker (so one server can fail one request and serve the others)."""
+    for entry in os.environ.get("LETHE_FAILPOINTS", "").split(","):
+        point, _, marker = entry.partition("=")
+        if point == name and (not marker or (subject is not None and marker in subject())):
+            raise InjectedFault(f"failpoint {name!r} is armed")

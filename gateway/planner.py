@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
-from detectors.aliases import expand_aliases
 from detectors.types import Detection, Message
 from filters import GuardPatterns, GuardPlan, compile_banned
 
@@ -20,8 +20,8 @@ from .engines.base import RowPlan
 from .errors import detector_unavailable
 from .failpoints import failpoint
 from .policy import IGNORANCE_SENTENCE, ResponsePolicy
-from .registry import Registry
-from .store import GLOBAL, TargetRecord
+from .registry import Registry, Snapshot
+from .store import TargetRecord
 
 log = logging.getLogger("lethe.planner")
 
@@ -39,11 +39,12 @@ def instruction_message(targets: list[TargetRecord]) -> dict[str, str]:
 def banned_phrases(target: TargetRecord) -> tuple[str, ...]:
     """What a triggered row must never write: names, aliases (a person's surname included) and
     forbidden strings. Case, spacing, plural and possessive variants are the filters' job."""
-    return tuple(dict.fromkeys([*expand_aliases(target.name, target.aliases), *target.forbidden]))
+    return tuple(dict.fromkeys([target.name, *target.aliases, *target.forbidden]))
 
 
 @lru_cache(maxsize=1024)
 def _guard_patterns(phrases: frozenset[str]) -> GuardPatterns:
+    # Keyed by the fired targets' phrases only (a handful): bounded whatever the number of targets.
     return GuardPatterns(sorted(phrases))
 
 
@@ -51,54 +52,67 @@ def _guard_patterns(phrases: frozenset[str]) -> GuardPatterns:
 class PlanResult:
     detections: list[Detection]
     targets: list[TargetRecord]  # the ones that fired
-    active: list[TargetRecord]  # every target active for the tenant
 
 
 class Planner:
-    def __init__(self, registry: Registry, tokenizer, default_policy: ResponsePolicy, steering=None):
+    def __init__(self, registry: Registry, tokenizer, default_policy: ResponsePolicy, steering=None,
+                 judges: int = 2):
         self.registry = registry
         self.tokenizer = tokenizer
         self.default_policy = default_policy
         self.steering = steering  # gives a target's per-layer vectors; None when steering is unavailable
-        self._phrases: dict[str, tuple[TargetRecord, tuple[str, ...]]] = {}
+        # Answer judges run here, never on the engine thread: a guard holds the text while they decide.
+        self.judges = ThreadPoolExecutor(max_workers=judges, thread_name_prefix="lethe-judge")
+
+    def shutdown(self) -> None:
+        self.judges.shutdown(wait=False, cancel_futures=True)
 
     def policy_for(self, tenant) -> ResponsePolicy:
         return self.default_policy.merged(tenant.policy)
 
-    def detect(self, tenant_id: str, messages: list[dict[str, str]]) -> PlanResult:
-        active = self.registry.active(tenant_id)
-        if not active:
-            return PlanResult([], [], [])
+    def detect(self, snapshot: Snapshot, messages: list[dict[str, str]]) -> PlanResult:
+        """Detection over one snapshot (embeds and searches: call it off the event loop)."""
+        if not snapshot.has_active:
+            return PlanResult([], [])
         failpoint("detector")
         conversation = [Message(m["role"], m["content"]) for m in messages]
-        detections = self.registry.detector.detect(conversation, [tenant_id, GLOBAL], {t.id for t in active})
-        targets = [self.registry.get_visible_unchecked(d.target_id) for d in detections]
-        return PlanResult(detections, [t for t in targets if t is not None], active)
+        detections = self.registry.detector.detect_in(conversation, snapshot.view)
+        return PlanResult(detections, [snapshot.record(d.target_id) for d in detections])
 
     async def plan(self, tenant, messages):
+        # One snapshot from here to the request's last token, the answer judge included.
+        snapshot = self.registry.snapshot(tenant.id)
         policy = self.policy_for(tenant)
+        if not snapshot.has_active:
+            return messages, None
+        return await asyncio.to_thread(self._plan, snapshot, policy, messages)
+
+    def _plan(self, snapshot: Snapshot, policy: ResponsePolicy, messages):
         try:
-            result = await asyncio.to_thread(self.detect, tenant.id, messages)
+            result = self.detect(snapshot, messages)
         except Exception:
-            log.exception("detection failed for tenant %s", tenant.id)
+            log.exception("detection failed for tenant %s", snapshot.tenant_id)
             if policy.on_detector_error == "open":
                 return messages, None
             raise detector_unavailable() from None
-        if not result.targets and not (result.active and policy.uses("guard")):
+        if not result.targets and not policy.uses("guard"):
             return messages, None
-        return self.build(tenant.id, messages, result, policy)
+        return self.build(snapshot, messages, result, policy)
 
-    def build(self, tenant_id: str, messages, result: PlanResult, policy: ResponsePolicy):
+    def build(self, snapshot: Snapshot, messages, result: PlanResult, policy: ResponsePolicy):
+        """The row plan (compiles bans and guard patterns, may touch the store for steering
+        vectors: call it off the event loop)."""
         plan = RowPlan()
         targets = result.targets
-        fired_phrases = frozenset(p for t in targets for p in self.phrases(t))
+        fired_phrases = frozenset(p for t in targets for p in banned_phrases(t))
         if policy.uses("guard"):
             # The answer is part of the conversation: a target the prompt did not touch fires when
             # the answer names it and detection over the conversation plus the answer agrees.
             plan.guard = GuardPlan(
                 banned=_guard_patterns(fired_phrases) if targets else None,
-                watched=_guard_patterns(frozenset(p for t in result.active for p in self.phrases(t))),
-                judge=self._answer_judge(tenant_id, messages, {t.id for t in targets}, policy),
+                watched=snapshot.watched,
+                judge=self._answer_judge(snapshot, messages, {t.id for t in targets}, policy),
+                executor=self.judges,
             )
             plan.refusal_text = IGNORANCE_SENTENCE if policy.refusal == "sentence" else None
         if targets:
@@ -110,20 +124,13 @@ class Planner:
                 plan.steering = self.steering.vectors_for(targets)
         return messages, (None if plan.empty else plan)
 
-    def phrases(self, target: TargetRecord) -> tuple[str, ...]:
-        """`banned_phrases`, remembered until the target's record changes."""
-        cached = self._phrases.get(target.id)
-        if cached is None or cached[0] is not target:
-            cached = self._phrases[target.id] = (target, banned_phrases(target))
-        return cached[1]
-
-    def _answer_judge(self, tenant_id: str, messages, fired: set[str], policy: ResponsePolicy):
+    def _answer_judge(self, snapshot: Snapshot, messages, fired: set[str], policy: ResponsePolicy):
         def judge(answer: str) -> bool:
             try:
-                found = self.detect(tenant_id, [*messages, {"role": "assistant", "content": answer}])
+                found = self.detect(snapshot, [*messages, {"role": "assistant", "content": answer}])
             except Exception:
-                log.exception("answer detection failed for tenant %s", tenant_id)
-                return policy.on_detector_error == "closed"
+                log.exception("answer detection failed for tenant %s", snapshot.tenant_id)
+                return policy.on_detector_error != "open"  # the same failure mode as for prompts
             return any(t.id not in fired for t in found.targets)
 
         return judge

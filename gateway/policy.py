@@ -10,6 +10,8 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 INTERVENTIONS = ("instruction", "tokens", "guard", "steering")
+REFUSALS = ("sentence", "cut")
+DETECTOR_FAILURES = ("closed", "open")
 Intervention = Literal["instruction", "tokens", "guard", "steering"]
 Refusal = Literal["sentence", "cut"]
 DetectorFailure = Literal["closed", "open"]
@@ -26,6 +28,18 @@ class ResponsePolicy:
     interventions: frozenset[str] = frozenset(INTERVENTIONS)
     refusal: str = "sentence"  # "sentence": end a cut with IGNORANCE_SENTENCE; "cut": finish_reason content_filter
     on_detector_error: str = "closed"  # "closed": refuse with 503; "open": serve without a plan
+
+    def __post_init__(self) -> None:
+        # Every key is checked where a policy is made (settings, stored overrides): a typo must
+        # fail loudly, not fail closed in one place and open in another.
+        unknown = set(self.interventions) - set(INTERVENTIONS)
+        if unknown:
+            raise ValueError(f"unknown interventions: {', '.join(sorted(unknown))} (known: {', '.join(INTERVENTIONS)})")
+        if self.refusal not in REFUSALS:
+            raise ValueError(f"refusal must be one of {', '.join(REFUSALS)}, not {self.refusal!r}")
+        if self.on_detector_error not in DETECTOR_FAILURES:
+            raise ValueError(f"on_detector_error must be one of {', '.join(DETECTOR_FAILURES)}, "
+                             f"not {self.on_detector_error!r}")
 
     def merged(self, overrides: dict) -> ResponsePolicy:
         """This policy with a tenant's stored overrides applied (unknown keys were refused at the API)."""

@@ -119,7 +119,7 @@ class ForgetTargetCreate(_Strict):
     examples: Annotated[list[LongText], Field(max_length=64)] = []
     forbidden: Annotated[list[ShortText], Field(max_length=64)] = []
     negatives: Annotated[list[LongText], Field(max_length=64)] = []
-    policy: dict = {}
+    # No per-target "policy": the tenant's policy decides what happens when any of its targets fires.
     scope: Literal["tenant", "global"] = "tenant"
     mandatory: bool = False
 
@@ -138,7 +138,6 @@ class ForgetTargetPatch(_Strict):
     examples: Annotated[list[LongText], Field(max_length=64)] | None = None
     forbidden: Annotated[list[ShortText], Field(max_length=64)] | None = None
     negatives: Annotated[list[LongText], Field(max_length=64)] | None = None
-    policy: dict | None = None
     mandatory: bool | None = None
 
 

@@ -48,11 +48,13 @@ class _Choice:
 
 @dataclass
 class _Job:
-    """One prompt's worth of work: its token ids and the n generations it fans out to."""
+    """One prompt's worth of work: its token ids, its sampling (its own room in the context) and
+    the n generations it fans out to."""
 
     prompt_ids: list[int]
     plan: RowPlan | None
     first_index: int
+    params: SamplingParams
 
 
 class Serving:
@@ -73,11 +75,11 @@ class Serving:
         if top and not req.logprobs:
             raise bad_request("top_logprobs requires logprobs to be true", param="top_logprobs")
         params = self._sampling(req, len(prompt_ids), req.max_completion_tokens or req.max_tokens, bool(req.logprobs), top)
-        jobs = [_Job(prompt_ids, plan, 0)]
+        jobs = [_Job(prompt_ids, plan, 0, params)]
         response_id = f"chatcmpl-{uuid.uuid4().hex}"
         if req.stream:
-            return self._stream(http, response_id, "chat.completion.chunk", jobs, req, params, self._chat_chunk)
-        choices, prompt_tokens = await self._collect_all(http, jobs, req.n, params)
+            return self._stream(http, response_id, "chat.completion.chunk", jobs, req, params.logprobs, self._chat_chunk)
+        choices, prompt_tokens = await self._collect_all(http, jobs, req.n)
         return JSONResponse(
             self._envelope(response_id, "chat.completion", [self._chat_choice(c, params.logprobs) for c in choices],
                            _usage(prompt_tokens, choices))
@@ -88,7 +90,6 @@ class Serving:
         if req.echo:
             raise bad_request("echo is not supported", param="echo")
         jobs: list[_Job] = []
-        params = None
         for i, prompt in enumerate(req.prompts()):
             messages, plan = await self.planner.plan(tenant, [{"role": "user", "content": prompt}])
             # The planner may add an instruction; a raw completion has nowhere to put it but before the text.
@@ -96,15 +97,17 @@ class Serving:
             ids = self.engine.encode(prefix + prompt)
             if not ids:
                 raise bad_request("prompt must not be empty", param="prompt")
-            job_params = self._sampling(req, len(ids), req.max_tokens, req.logprobs is not None, req.logprobs or 0, default_max=16)
-            params = params or job_params
-            jobs.append(_Job(ids, plan, i * req.n))
+            # Every prompt is checked against the context and gets its own room for the completion.
+            params = self._sampling(req, len(ids), req.max_tokens, req.logprobs is not None, req.logprobs or 0,
+                                    default_max=16)
+            jobs.append(_Job(ids, plan, i * req.n, params))
+        logprobs = req.logprobs is not None
         response_id = f"cmpl-{uuid.uuid4().hex}"
         if req.stream:
-            return self._stream(http, response_id, "text_completion", jobs, req, params, self._completion_chunk)
-        choices, prompt_tokens = await self._collect_all(http, jobs, req.n, params)
+            return self._stream(http, response_id, "text_completion", jobs, req, logprobs, self._completion_chunk)
+        choices, prompt_tokens = await self._collect_all(http, jobs, req.n)
         return JSONResponse(
-            self._envelope(response_id, "text_completion", [self._completion_choice(c, params.logprobs) for c in choices],
+            self._envelope(response_id, "text_completion", [self._completion_choice(c, logprobs) for c in choices],
                            _usage(prompt_tokens, choices))
         )
 
@@ -139,10 +142,11 @@ class Serving:
             top_logprobs=top,
         )
 
-    def _generations(self, jobs: Sequence[_Job], n: int, params: SamplingParams) -> list[tuple[int, RowOutputs]]:
+    def _generations(self, jobs: Sequence[_Job], n: int) -> list[tuple[int, RowOutputs]]:
         streams = []
         for job in jobs:
             self.metrics.prompt_tokens.inc(len(job.prompt_ids))
+            params = job.params
             for j in range(n):
                 # Distinct seeds per choice, so n seeded choices are reproducible yet not all alike.
                 choice_params = params if params.seed is None or j == 0 else _with_seed(params, params.seed + j)
@@ -155,8 +159,8 @@ class Serving:
                     raise _overloaded(exc) from None
         return streams
 
-    async def _collect_all(self, http: Request, jobs, n, params) -> tuple[list[_Choice], int]:
-        streams = self._generations(jobs, n, params)
+    async def _collect_all(self, http: Request, jobs, n) -> tuple[list[_Choice], int]:
+        streams = self._generations(jobs, n)
         work = asyncio.ensure_future(asyncio.gather(*(_collect(i, s) for i, s in streams)))
         gone = asyncio.ensure_future(_disconnected(http))
         try:
@@ -167,13 +171,17 @@ class Serving:
             work.cancel()
             _close(streams)
             raise asyncio.CancelledError()
-        choices = work.result()
+        try:
+            choices = work.result()
+        except GenerationFailed as exc:  # a 500 with the error object; the other choices stop too
+            _close(streams)
+            raise exc.error from None
         return sorted(choices, key=lambda c: c.index), sum(len(j.prompt_ids) for j in jobs)
 
     # ---- streaming ----------------------------------------------------------------------------
 
-    def _stream(self, http, response_id, object_name, jobs, req, params, chunk):
-        streams = self._generations(jobs, req.n, params)
+    def _stream(self, http, response_id, object_name, jobs, req, logprobs: bool, chunk):
+        streams = self._generations(jobs, req.n)
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
         prompt_tokens = sum(len(j.prompt_ids) for j in jobs)
         created = int(time.time())
@@ -200,7 +208,12 @@ class Serving:
                         if first_token and out.text:
                             self.metrics.time_to_first_token.observe(time.perf_counter() - started)
                             first_token = False
-                        yield sse([chunk(index, out, params.logprobs)])
+                        yield sse([chunk(index, out, logprobs)])
+            except GenerationFailed as exc:
+                # Headers are sent: the error travels in-band, as OpenAI's own streams carry it.
+                yield f"data: {json.dumps(exc.error.body())}\n\n"
+                yield "data: [DONE]\n\n"
+                return
             finally:  # the client may leave at any yield, even before the first output was read
                 _close(streams)
             if include_usage:
@@ -268,10 +281,27 @@ def _close(streams: list[tuple[int, RowOutputs]]) -> None:
         stream.close()
 
 
+class GenerationFailed(Exception):
+    """A generation ended in an engine error; carries the OpenAI-shaped error for the client."""
+
+    def __init__(self) -> None:
+        super().__init__("generation failed")
+        self.error = APIError(500, "The server had an error while generating the completion; retry the request.",
+                              type="server_error", code="generation_failed")
+
+
+def _checked(out: GenerationOutput) -> GenerationOutput:
+    # "error" is the engine's word, never a finish_reason any OpenAI client knows.
+    if out.finish_reason == "error":
+        raise GenerationFailed()
+    return out
+
+
 async def _collect(index: int, stream: AsyncIterator[GenerationOutput]) -> _Choice:
     choice = _Choice(index)
     async with aclosing(stream):
         async for out in stream:
+            _checked(out)
             choice.text += out.text
             choice.logprobs.extend(out.logprobs)
             choice.tokens = out.token_count
@@ -285,7 +315,7 @@ async def _merge(streams: list[tuple[int, AsyncIterator[GenerationOutput]]]) -> 
         index, stream = streams[0]
         async with aclosing(stream):
             async for out in stream:
-                yield index, out
+                yield index, _checked(out)
         return
     queue: asyncio.Queue = asyncio.Queue()
 
@@ -304,6 +334,7 @@ async def _merge(streams: list[tuple[int, AsyncIterator[GenerationOutput]]]) -> 
             index, out, exc = await queue.get()
             if exc is not None:
                 raise exc
+            _checked(out)
             if out.finish_reason is not None:
                 remaining -= 1
             yield index, out

@@ -16,6 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from detectors.aliases import expand_aliases
+from detectors.normalize import normalize
+
 from .auth import hash_key
 
 GLOBAL = "global"
@@ -32,7 +35,7 @@ CREATE TABLE IF NOT EXISTS targets (
     id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,            -- a tenant id, or 'global'
     name TEXT NOT NULL,
-    spec TEXT NOT NULL,             -- JSON: aliases, description, examples, forbidden, negatives, policy
+    spec TEXT NOT NULL,             -- JSON: aliases, given_aliases, description, examples, forbidden, negatives
     mandatory INTEGER NOT NULL DEFAULT 0,
     default_active INTEGER NOT NULL DEFAULT 1,
     status TEXT NOT NULL,
@@ -59,20 +62,20 @@ class TargetRecord:
     id: str
     owner: str
     name: str
-    aliases: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)  # expanded: the name, its variants, the given aliases
+    given_aliases: list[str] = field(default_factory=list)  # as the user gave them, so an edit re-expands from these
     description: str = ""
     examples: list[str] = field(default_factory=list)
     forbidden: list[str] = field(default_factory=list)
     negatives: list[str] = field(default_factory=list)
-    policy: dict = field(default_factory=dict)
     mandatory: bool = False
     default_active: bool = True
     status: str = "ready"
     created_at: int = 0
 
     def spec_json(self) -> str:
-        return json.dumps({"aliases": self.aliases, "description": self.description, "examples": self.examples,
-                           "forbidden": self.forbidden, "negatives": self.negatives, "policy": self.policy})
+        return json.dumps({"aliases": self.aliases, "given_aliases": self.given_aliases, "description": self.description,
+                           "examples": self.examples, "forbidden": self.forbidden, "negatives": self.negatives})
 
 
 @dataclass(frozen=True)
@@ -239,8 +242,16 @@ def _tenant(row: tuple) -> TenantRecord:
 _TARGET_COLUMNS = "id, owner, name, spec, mandatory, default_active, status, created_at"
 
 
+_SPEC_FIELDS = ("aliases", "given_aliases", "description", "examples", "forbidden", "negatives")
+
+
 def _target(row: tuple) -> TargetRecord:
     id_, owner, name, spec, mandatory, default_active, status, created_at = row
+    fields = json.loads(spec)
+    if "given_aliases" not in fields:  # stored before given aliases were kept: what the name does not explain
+        derived = {normalize(a) for a in expand_aliases(name)}
+        fields["given_aliases"] = [a for a in fields.get("aliases", []) if normalize(a) not in derived]
+    # Older rows may hold keys no longer used (a per-target "policy" that nothing read).
     return TargetRecord(id=id_, owner=owner, name=name, mandatory=bool(mandatory),
                         default_active=bool(default_active), status=status, created_at=created_at,
-                        **json.loads(spec))
+                        **{k: v for k, v in fields.items() if k in _SPEC_FIELDS})

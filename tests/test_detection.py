@@ -165,7 +165,6 @@ def test_removed_target_no_longer_fires(detector):
     det.add(TargetSpec("x1", "t", "Zorblax Quentaro", ("Zorblax",), "a fictional explorer"))
     assert [d.target_id for d in det.detect([Message("user", "Who is Zorblx Quentaro?")], ["t"], {"x1"})] == ["x1"]
     det.remove("x1")
-    det.lexical.rebuild()
     assert det.detect([Message("user", "Who is Zorblax Quentaro?")], ["t"], {"x1"}) == []
 
 

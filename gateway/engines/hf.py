@@ -19,6 +19,7 @@ import logging
 import queue
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -35,6 +36,8 @@ from .base import (
     TopLogprob,
 )
 from filters import mask_banned, redact_top_logprobs
+
+from ..failpoints import failpoint
 
 from .text import IncrementalDetokenizer, StopStringMatcher
 from .tokens import TokenBytes
@@ -105,6 +108,7 @@ class HFEngine:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._finisher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lethe-finish")
 
         self._rows: list[_Row] = []
         self._cache: DynamicCache | None = None
@@ -123,6 +127,7 @@ class HFEngine:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
+        self._finisher.shutdown(wait=False, cancel_futures=True)
 
     @property
     def num_running(self) -> int:
@@ -208,6 +213,7 @@ class HFEngine:
                 self._wake.wait(timeout=0.5)
                 self._wake.clear()
                 continue
+            newcomers: list[_Row] = []
             try:
                 self._drop_aborted()
                 newcomers = self._take_newcomers()
@@ -215,10 +221,12 @@ class HFEngine:
                     self._prefill(newcomers)
                 if self._rows:
                     self._decode_step()
-            except Exception as exc:  # a failed forward pass fails its rows, never the engine
+            except Exception:  # a failed forward pass fails its rows, never the engine
                 log.exception("engine step failed")
-                for row in self._rows:
-                    self._finish(row, "error", error=exc)
+                # The rows being admitted too: a failed prefill never reached the running batch,
+                # and a row nobody finishes leaves its client waiting forever.
+                for row in {id(r): r for r in (*self._rows, *newcomers)}.values():
+                    self._finish(row, "error")
                 self._reset_batch()
 
     def _take_newcomers(self) -> list[_Row]:
@@ -277,6 +285,7 @@ class HFEngine:
         return out.logits[:, -1, :].float()
 
     def _prefill(self, rows: list[_Row]) -> None:
+        failpoint("prefill", lambda: "".join(self.tokenizer.decode(r.request.prompt_ids) for r in rows))
         longest = max(len(r.request.prompt_ids) for r in rows)
         pad_id = self.eos_ids[0]
         ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)
@@ -350,7 +359,7 @@ class HFEngine:
                 self._accept(row, token, logits[i])
             except Exception as exc:  # one row's failure (e.g. a bad plan) must not end the others
                 log.exception("row %s failed", row.request_id)
-                self._finish(row, "error", error=exc)
+                self._finish(row, "error")
         self.stats.on_step(len(rows), len(rows))
 
     def _sample(self, logits: torch.Tensor, row: _Row) -> int:
@@ -430,10 +439,25 @@ class HFEngine:
         row.pending_logprobs = [] if everything else [p for p in row.pending_logprobs if p[0] > row.sent_chars]
         return ready
 
-    def _finish(self, row: _Row, reason: str, error: Exception | None = None) -> None:
+    def _finish(self, row: _Row, reason: str) -> None:
         if row.finished:
             return
-        row.finished = True
+        row.finished = True  # leaves the batch at the next compaction
+        if row.guard is not None and reason in ("stop", "length") and row.guard.waits:
+            # The guard's last words may still need the answer judge: wait for it beside the loop,
+            # so the rest of the batch keeps decoding.
+            self._finisher.submit(self._finish_text, row, reason)
+        else:
+            self._finish_text(row, reason)
+
+    def _finish_text(self, row: _Row, reason: str) -> None:
+        try:
+            self._send_last(row, reason)
+        except Exception:
+            log.exception("finishing row %s failed", row.request_id)
+            row.emit(GenerationOutput("", row.generated, len(row.request.prompt_ids), [], "error"))
+
+    def _send_last(self, row: _Row, reason: str) -> None:
         tail = ""
         if reason in ("stop", "length"):
             tail = row.stops.flush()

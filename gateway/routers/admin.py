@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Depends, Request
 
 from ..auth import require_admin
@@ -25,19 +27,21 @@ def _tenant_view(request: Request, tenant: TenantRecord) -> dict:
 
 @router.post("/tenants", status_code=201)
 async def create_tenant(body: TenantCreate, request: Request):
-    tenant, key = request.app.state.store.create_tenant(body.name, body.policy.stored() if body.policy else None)
+    tenant, key = await asyncio.to_thread(request.app.state.store.create_tenant, body.name,
+                                          body.policy.stored() if body.policy else None)
     # The key is shown this once; only its hash is stored.
     return {**_tenant_view(request, tenant), "api_key": key}
 
 
 @router.get("/tenants")
 async def list_tenants(request: Request):
-    return {"object": "list", "data": [_tenant_view(request, t) for t in request.app.state.store.list_tenants()]}
+    tenants = await asyncio.to_thread(request.app.state.store.list_tenants)
+    return {"object": "list", "data": [_tenant_view(request, t) for t in tenants]}
 
 
 @router.get("/tenants/{tenant_id}")
 async def get_tenant(tenant_id: str, request: Request):
-    tenant = request.app.state.store.get_tenant(tenant_id)
+    tenant = await asyncio.to_thread(request.app.state.store.get_tenant, tenant_id)
     if tenant is None:
         raise _tenant_not_found(tenant_id)
     return _tenant_view(request, tenant)
@@ -46,26 +50,30 @@ async def get_tenant(tenant_id: str, request: Request):
 @router.patch("/tenants/{tenant_id}")
 async def update_tenant(tenant_id: str, body: TenantPatch, request: Request):
     store = request.app.state.store
-    tenant = store.get_tenant(tenant_id)
-    if tenant is None:
-        raise _tenant_not_found(tenant_id)
-    store.set_tenant_policy(tenant_id, {**tenant.policy, **body.policy.stored()})
-    for target in request.app.state.registry.all():
-        if target.owner == tenant_id:  # steering switched on: its targets need vectors now
-            request.app.state.steering.on_target_changed(target, changed=False)
-    return _tenant_view(request, store.get_tenant(tenant_id))
+
+    def update():
+        tenant = store.get_tenant(tenant_id)
+        if tenant is None:
+            raise _tenant_not_found(tenant_id)
+        store.set_tenant_policy(tenant_id, {**tenant.policy, **body.policy.stored()})
+        for target in request.app.state.registry.all():
+            if target.owner == tenant_id:  # steering switched on: its targets need vectors now
+                request.app.state.steering.on_target_changed(target, changed=False)
+        return store.get_tenant(tenant_id)
+
+    return _tenant_view(request, await asyncio.to_thread(update))
 
 
 @router.delete("/tenants/{tenant_id}")
 async def delete_tenant(tenant_id: str, request: Request):
-    if request.app.state.store.get_tenant(tenant_id) is None:
+    if await asyncio.to_thread(request.app.state.store.get_tenant, tenant_id) is None:
         raise _tenant_not_found(tenant_id)
-    request.app.state.registry.forget_tenant(tenant_id)
+    await asyncio.to_thread(request.app.state.registry.forget_tenant, tenant_id)
     return {"id": tenant_id, "object": "tenant.deleted", "deleted": True}
 
 
 @router.put("/tenants/{tenant_id}/forget-targets/{target_id}/activation")
 async def set_tenant_activation(tenant_id: str, target_id: str, body: Activation, request: Request):
-    if request.app.state.store.get_tenant(tenant_id) is None:
+    if await asyncio.to_thread(request.app.state.store.get_tenant, tenant_id) is None:
         raise _tenant_not_found(tenant_id)
-    return set_activation_for(request.app.state.registry, tenant_id, target_id, body.active)
+    return await set_activation_for(request.app.state.registry, tenant_id, target_id, body.active)

@@ -28,7 +28,7 @@ def target_view(target: TargetRecord, active: bool | None) -> dict:
     return {
         "id": target.id, "object": "forget_target", "name": target.name, "aliases": target.aliases,
         "description": target.description, "examples": target.examples, "forbidden": target.forbidden,
-        "policy": target.policy, "scope": "global" if target.owner == GLOBAL else "tenant",
+        "scope": "global" if target.owner == GLOBAL else "tenant",
         "mandatory": target.mandatory, "status": target.status, "active": active, "created_at": target.created_at,
     }
 
@@ -57,13 +57,19 @@ async def create_target(body: ForgetTargetCreate, request: Request, tenant: Tena
         raise APIError(400, "Only global targets can be mandatory.", param="mandatory")
     owner = GLOBAL if tenant is None else tenant.id
     limit = request.app.state.settings.max_targets_per_tenant
-    if registry.store.count_targets(owner) >= limit:
+    if await asyncio.to_thread(registry.store.count_targets, owner) >= limit:
         raise APIError(400, f"At most {limit} forget targets per tenant.", code="target_limit_reached")
     fields = body.model_dump(exclude={"scope"})
-    target = await asyncio.to_thread(registry.create, owner, **fields)
-    request.app.state.steering.on_target_changed(target)
-    target = registry.get_visible_unchecked(target.id) or target  # with its steering status
+    target = await asyncio.to_thread(_written, request, registry.create, owner, **fields)
     return target_view(target, _active_for(registry, _caller(tenant), target))
+
+
+def _written(request: Request, write, *args, **kwargs) -> TargetRecord:
+    """Runs a registry write and the steering bookkeeping that follows it (both touch SQLite: call
+    it in a worker thread). Returns the live record, with its steering status."""
+    target = write(*args, **kwargs)
+    request.app.state.steering.on_target_changed(target)
+    return request.app.state.registry.get_visible_unchecked(target.id) or target
 
 
 @router.get("")
@@ -78,8 +84,9 @@ async def list_targets(request: Request, tenant: Tenant = Depends(require_tenant
 async def detect(body: DetectRequest, request: Request, tenant: Tenant = Depends(require_tenant)):
     planner = request.app.state.planner
     messages = [{"role": m.role, "content": m.text()} for m in body.messages]
+    snapshot = planner.registry.snapshot(tenant.id)
     try:
-        result = await asyncio.to_thread(planner.detect, tenant.id, messages)
+        result = await asyncio.to_thread(planner.detect, snapshot, messages)
     except Exception:
         raise detector_unavailable() from None
     names = {t.id: t.name for t in result.targets}
@@ -108,13 +115,12 @@ async def patch_target(target_id: str, body: ForgetTargetPatch, request: Request
         raise APIError(403, "Only the admin key can change 'mandatory'.", type="permission_error",
                        param="mandatory", code="forbidden")
     try:
-        target = await asyncio.to_thread(registry.update, caller, target_id, **body.model_dump(exclude_unset=True))
+        target = await asyncio.to_thread(_written, request, registry.update, caller, target_id,
+                                         **body.model_dump(exclude_unset=True))
     except TargetNotFound:
         raise not_found(target_id) from None
     except TargetForbidden as exc:
         raise forbidden(exc) from None
-    request.app.state.steering.on_target_changed(target)
-    target = registry.get_visible_unchecked(target.id) or target
     return target_view(target, _active_for(registry, caller, target))
 
 
@@ -133,12 +139,12 @@ async def delete_target(target_id: str, request: Request, tenant: Tenant | None 
 @router.put("/{target_id}/activation")
 async def set_activation(target_id: str, body: Activation, request: Request,
                          tenant: Tenant = Depends(limit_tenant_target_writes)):
-    return set_activation_for(_registry(request), tenant.id, target_id, body.active)
+    return await set_activation_for(_registry(request), tenant.id, target_id, body.active)
 
 
-def set_activation_for(registry: Registry, tenant_id: str, target_id: str, active: bool) -> dict:
+async def set_activation_for(registry: Registry, tenant_id: str, target_id: str, active: bool) -> dict:
     try:
-        target = registry.set_active(tenant_id, Caller(tenant_id), target_id, active)
+        target = await asyncio.to_thread(registry.set_active, tenant_id, Caller(tenant_id), target_id, active)
     except TargetNotFound:
         raise not_found(target_id) from None
     except TargetForbidden as exc:
