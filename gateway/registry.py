@@ -21,10 +21,10 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from detectors.aliases import expand_aliases, probe_prompts
-from detectors.index import EMPTY_INDEX, DetectionView, Layer, OwnerIndex
+from detectors.index import EMPTY_INDEX, DetectionView, Layer, OwnerIndex, PreparedTarget
 from detectors.types import TargetSpec
 from filters import GuardPatterns
 
@@ -124,20 +124,33 @@ class Registry:
         """Rebuilds the in-memory state from the store (server start)."""
         records = self.store.targets()
         prepared = self.detector.prepare_many([_spec(r) for r in records], progress=progress)
+        self.install(zip(records, prepared), self.store.activations())
+        return len(records)
+
+    def install(self, targets: Iterable[tuple[TargetRecord, PreparedTarget]],
+                activations: Mapping[tuple[str, str], bool] = {}, layers: Mapping[str, Layer] = {}) -> None:
+        """Replaces the in-memory state with prepared targets, grouped by owner, one base layer
+        each. `layers` may give an owner's base already built (a benchmark's cached index); that
+        owner's other targets go into its delta."""
         grouped: dict[str, tuple[dict, list]] = {}
-        for record, target in zip(records, prepared):
-            recs, targets = grouped.setdefault(record.owner, ({}, []))
+        for record, target in targets:
+            recs, prepared = grouped.setdefault(record.owner, ({}, []))
             recs[record.id] = record
-            targets.append(target)
-        owners = {o: _NO_OWNER.with_index(recs, OwnerIndex.build(targets)) for o, (recs, targets) in grouped.items()}
-        mandatory = {r.id for r in records if r.owner == GLOBAL and r.mandatory}
+            prepared.append(target)
+        def index(owner: str, prepared: list[PreparedTarget]) -> OwnerIndex:
+            if owner not in layers:
+                return OwnerIndex.build(prepared)
+            base = layers[owner]
+            return OwnerIndex(base).with_changes([p for p in prepared if base.targets.get(p.id) is not p])
+
+        owners = {o: _NO_OWNER.with_index(recs, index(o, prepared)) for o, (recs, prepared) in grouped.items()}
+        mandatory = {i for i, r in grouped.get(GLOBAL, ({}, []))[0].items() if r.mandatory}
         inactive: dict[str, set[str]] = {}
-        for (tenant_id, target_id), active in self.store.activations().items():
+        for (tenant_id, target_id), active in activations.items():
             if not active and target_id not in mandatory:
                 inactive.setdefault(tenant_id, set()).add(target_id)
         with self._write:
             self._state = _State(owners, {t: frozenset(ids) for t, ids in inactive.items()})
-        return len(records)
 
     # ---- reads (lock-free: one reference read of the current state) ---------------------------
 
