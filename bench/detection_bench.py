@@ -103,7 +103,7 @@ def base_layer(owner: str, items, seed: int):
         return Layer(prepared)
     path = CACHE / f"{owner}-{len(prepared)}-{seed}.faiss"
     if path.exists():
-        return Layer.from_index(prepared, faiss.read_index(str(path)))
+        return Layer(prepared, index=faiss.read_index(str(path)))
     layer = Layer(prepared)
     CACHE.mkdir(parents=True, exist_ok=True)
     faiss.write_index(layer.index, str(path))
@@ -166,8 +166,23 @@ def main() -> None:
                     assert any(r.name == "Harry Potter" for r in result.targets), "the real target must fire"
         return times
 
-    def write_to_live(owner: str, n: int = 8) -> list[float]:
+    embed_times: list[float] = []
+    prepare = detector.prepare
+
+    def timed_prepare(spec):
+        begun = time.perf_counter()
+        try:
+            return prepare(spec)
+        finally:
+            embed_times.append(time.perf_counter() - begun)
+
+    detector.prepare = timed_prepare  # to split a write into embedding and commit -> live
+
+    def write_to_live(owner: str, n: int = 8) -> tuple[list[float], list[float]]:
+        """Seconds from a create or edit call to the next detection firing on it, whole and without
+        the embedding of the target's texts (that part does not depend on the number of targets)."""
         out = []
+        embed_times.clear()
         for k in range(n):
             name = f"Zorblax Quentaro{_word(rng.randrange(10**6))}"
             begun = time.perf_counter()
@@ -182,16 +197,17 @@ def main() -> None:
             fired = planner.detect(registry.snapshot(owner), [{"role": "user", "content": f"Who is {renamed}?"}])
             assert record.id in {d.target_id for d in fired.detections}
             out.append(time.perf_counter() - begun)
-        return out
+        return out, [w - e for w, e in zip(out, embed_times)]
 
     ms = lambda xs, q: pct(xs, q) * 1000  # noqa: E731
-    rows, baseline_rss = [], rss_mib()
+    rows = []
     stages = [("10^3", "small", 1_000, 0)]
     stages.append((f"10^{len(str(large)) - 1}", "large", large, 1))
     if others:
         stages.append(("10^6", None, large, 2))
     ratio_lines = []
     for label, owner, count, seed in stages:
+        before_rss, before_n = rss_mib(), len(state)
         if owner is None:  # nine more tenants of `large` targets each
             build = sum(stage(f"other{i}", count, seed + i) for i in range(others))
             owner = "large"
@@ -199,23 +215,26 @@ def main() -> None:
             build = stage(owner, count, seed)
         registered = len(state)
         resident = rss_mib()
+        per_target = (resident - before_rss) * 2**20 / max(1, registered - before_n)
         measured = [owner] if owner == "small" else ["small", owner]
         times = detect_times(measured)
-        writes = write_to_live(owner)
+        writes, commits = write_to_live(owner)
         t = times[owner]
         rows.append([label, registered, ms(t["new"], .5), ms(t["new"], .99), ms(t["cached"], .5), ms(t["cached"], .99),
-                     ms(writes, .5), ms(writes, .99), build, resident, (resident - baseline_rss) * 2**20 / registered])
+                     ms(writes, .5), ms(writes, .99), ms(commits, .5), ms(commits, .99), build, resident, per_target])
         if owner != "small":
             s = times["small"]
             ratio_lines.append(
                 f"{label} registered, side by side: p99 {owner} ({count} active) / small (1000 active): "
                 f"new {pct(t['new'], .99) / pct(s['new'], .99):.2f}, cached {pct(t['cached'], .99) / pct(s['cached'], .99):.2f}")
-    print(f"\nDetection over one tenant snapshot, ~600-word conversation ({args.repeats} repeats), ms unless noted")
+    print(f"\nDetection over one tenant snapshot, ~600-word conversation ({args.repeats} repeats each), ms unless noted."
+          "\nwrite->live: create/edit call until detection fires; 'w/o embed': the same minus embedding the"
+          " target's texts.\nbytes/target: resident growth of the stage over the targets it added (synthetic bulk).")
     print(table(rows, ["registered", "targets", "new p50", "new p99", "cached p50", "cached p99", "write->live p50",
-                       "write->live p99", "index build s", "RSS MiB", "bytes/target"]))
+                       "write->live p99", "w/o embed p50", "w/o embed p99", "index build s", "RSS MiB", "bytes/target"]))
     first, last = rows[0], rows[-1]
     print(f"p99 ratio {last[0]}/{first[0]} registered: new {last[3] / first[3]:.2f}, cached {last[5] / first[5]:.2f} "
-          f"(goal <= 1.5); write->live p99 {last[7]:.0f} ms (goal <= 1000)")
+          f"(goal <= 1.5); write->live p99 {last[7]:.0f} ms, without embedding {last[9]:.0f} ms (goal <= 1000)")
     for line in ratio_lines:
         print(line)
     planner.shutdown()

@@ -229,7 +229,7 @@ class Detector:
         # Cost follows the candidates found, not the number of active targets (10^5 per tenant).
         best: dict[str, Detection] = {}
         for layer, hidden in view.layers():
-            for i, scores in enumerate(layer.search(windows, vectors, self.config.top_k)):
+            for i, scores in enumerate(layer.search(windows, vectors, self.config.top_k, view.asker)):
                 for target_id, score in scores.items():
                     if target_id in hidden or target_id in found:
                         continue

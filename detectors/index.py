@@ -34,8 +34,10 @@ from .types import TargetSpec
 DELTA_LIMIT = 256
 # Exact search below this many vectors, HNSW above (exact search gets slow, HNSW stays ~flat).
 HNSW_ABOVE = 20_000
-# Per layer: a window's search results, keyed by its text (conversations repeat their earlier
-# turns from request to request, and a layer never changes, so its results never go stale).
+# Per layer: a window's search results, keyed by the asking tenant and the window's text
+# (conversations repeat their earlier turns from request to request, and a layer never changes, so
+# its results never go stale; keyed per tenant so that the global layers, shared by all tenants,
+# cannot tell one tenant by its speed what another one sent).
 _SEARCH_CACHE = 4096
 
 
@@ -58,58 +60,35 @@ class PreparedTarget:
 class Layer:
     """An immutable, compiled set of prepared targets: alias automaton plus FAISS index."""
 
-    def __init__(self, targets: Iterable[PreparedTarget], hnsw_above: int = HNSW_ABOVE):
+    def __init__(self, targets: Iterable[PreparedTarget], hnsw_above: int = HNSW_ABOVE, index: faiss.Index | None = None):
+        """`index`, when given, was built earlier over these targets' vectors in this order (a
+        benchmark loads a large one from disk instead of rebuilding it)."""
         self.targets: dict[str, PreparedTarget] = {t.id: t for t in targets}
         self.matcher = AliasMatcher()
         ids: list[str] = []
-        blocks: list[np.ndarray] = []
         for target in self.targets.values():
             self.matcher.add(target.id, [target.spec.name, *target.spec.aliases], rebuild=False)
             ids.extend([target.id] * len(target.vectors))
-            blocks.append(target.vectors.astype(np.float32))
         self.matcher.rebuild()
         self._row_ids = np.array(ids, dtype=object)
-        matrix = np.ascontiguousarray(np.concatenate(blocks), dtype=np.float32) if blocks else np.zeros((0, DIM), np.float32)
-        if len(matrix) > hnsw_above:
-            index = faiss.IndexHNSWFlat(DIM, 32, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = 40
-            index.hnsw.efSearch = 64
-        else:
-            index = faiss.IndexFlatIP(DIM)
-        index.add(matrix)
-        self.index = index
-        self._cache: OrderedDict[str, dict[str, float]] = OrderedDict()
+        self.index = index if index is not None else _build_index([t.vectors for t in self.targets.values()], hnsw_above)
+        self._cache: OrderedDict[tuple[str, str], dict[str, float]] = OrderedDict()
         self._lock = threading.Lock()
-
-    @classmethod
-    def from_index(cls, targets: Sequence[PreparedTarget], index: faiss.Index) -> Layer:
-        """A layer around a FAISS index built earlier over the same targets' vectors, in order
-        (lets a benchmark load a large index from disk instead of rebuilding it)."""
-        layer = cls.__new__(cls)
-        layer.targets = {t.id: t for t in targets}
-        layer.matcher = AliasMatcher()
-        for target in targets:
-            layer.matcher.add(target.id, [target.spec.name, *target.spec.aliases], rebuild=False)
-        layer.matcher.rebuild()
-        layer._row_ids = np.array([t.id for t in targets for _ in range(len(t.vectors))], dtype=object)
-        layer.index = index
-        layer._cache = OrderedDict()
-        layer._lock = threading.Lock()
-        return layer
 
     def __len__(self) -> int:
         return len(self.targets)
 
-    def search(self, windows: Sequence[str], vectors: np.ndarray, k: int) -> list[dict[str, float]]:
+    def search(self, windows: Sequence[str], vectors: np.ndarray, k: int, asker: str = "") -> list[dict[str, float]]:
         """For each window, the best similarity of each target among its k nearest vectors."""
         out: list[dict[str, float] | None] = [None] * len(windows)
         if self.index.ntotal == 0:
             return [{} for _ in windows]
+        keys = [(asker, w) for w in windows]
         with self._lock:
-            for i, window in enumerate(windows):
-                hit = self._cache.get(window)
+            for i, key in enumerate(keys):
+                hit = self._cache.get(key)
                 if hit is not None:
-                    self._cache.move_to_end(window)
+                    self._cache.move_to_end(key)
                     out[i] = hit
         missing = [i for i, o in enumerate(out) if o is None]
         if missing:
@@ -126,13 +105,25 @@ class Layer:
             with self._lock:
                 for i, best in zip(missing, fresh):
                     out[i] = best
-                    self._cache[windows[i]] = best
+                    self._cache[keys[i]] = best
                 while len(self._cache) > _SEARCH_CACHE:
                     self._cache.popitem(last=False)
         return out  # type: ignore[return-value]
 
     def memory_bytes(self) -> int:
         return int(faiss.serialize_index(self.index).nbytes) if self.index.ntotal else 0
+
+
+def _build_index(blocks: list[np.ndarray], hnsw_above: int) -> faiss.Index:
+    matrix = np.concatenate(blocks).astype(np.float32) if blocks else np.zeros((0, DIM), np.float32)
+    if len(matrix) > hnsw_above:
+        index = faiss.IndexHNSWFlat(DIM, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 40
+        index.hnsw.efSearch = 64
+    else:
+        index = faiss.IndexFlatIP(DIM)
+    index.add(np.ascontiguousarray(matrix))
+    return index
 
 
 _EMPTY = Layer(())
@@ -203,6 +194,7 @@ class DetectionView:
     indexes: tuple[OwnerIndex, ...]
     inactive: frozenset[str] = frozenset()
     only: frozenset[str] | None = field(default=None)
+    asker: str = ""  # the tenant: what layers remember for one never answers another faster
 
     def eligible(self, target_id: str) -> PreparedTarget | None:
         if target_id in self.inactive or (self.only is not None and target_id not in self.only):

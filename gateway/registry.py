@@ -94,7 +94,7 @@ class Snapshot:
 
     @cached_property
     def view(self) -> DetectionView:
-        return DetectionView(tuple(o.index for o in self.owners), self.inactive)
+        return DetectionView(tuple(o.index for o in self.owners), self.inactive, asker=self.tenant_id)
 
     @cached_property
     def watched(self) -> GuardPatterns:
