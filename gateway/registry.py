@@ -206,8 +206,10 @@ class Registry:
             # From what the user gave, never from the expanded list: a renamed target keeps no
             # alias of its old name, and "Potter's" does not become "Potter's's".
             fields["aliases"] = expand_aliases(fields["name"], fields["given_aliases"])
-        if "name" in changes and "examples" not in changes and current.examples == probe_prompts(current.name, current.description):
-            fields["examples"] = probe_prompts(fields["name"], fields["description"])  # generated: follow the name
+        generated = current.examples == probe_prompts(current.name, current.description)
+        if generated and "examples" not in changes and ("name" in changes or "description" in changes):
+            # Generated from the old name: they would keep the old name firing semantically.
+            fields["examples"] = probe_prompts(fields["name"], fields["description"])
         record = TargetRecord(**fields)
         prepared = self.detector.prepare(_spec(record))
         with self._write:

@@ -443,7 +443,7 @@ class HFEngine:
         if row.finished:
             return
         row.finished = True  # leaves the batch at the next compaction
-        if row.guard is not None and reason in ("stop", "length") and row.guard.waits:
+        if row.guard is not None and reason in ("stop", "length") and getattr(row.guard, "waits", False):
             # The guard's last words may still need the answer judge: wait for it beside the loop,
             # so the rest of the batch keeps decoding.
             self._finisher.submit(self._finish_text, row, reason)
