@@ -93,7 +93,7 @@ def synthetic(owner: str, start: int, count: int, seed: int):
     return out
 
 
-def base_layer(owner: str, items, seed: int):
+def base_layer(items, seed: int):
     """The owner's base layer; its FAISS index comes from the disk cache when built before."""
     import faiss
 
@@ -144,7 +144,7 @@ def main() -> None:
         """Installs `count` synthetic targets for `owner` next to everything so far; returns build seconds."""
         started = time.perf_counter()
         items = synthetic(owner, len(state), count, seed)
-        layers[owner] = base_layer(owner, items, seed)
+        layers[owner] = base_layer(items, seed)
         state.extend(items)
         registry.install(state, layers=layers)
         build = time.perf_counter() - started
