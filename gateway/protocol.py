@@ -63,7 +63,10 @@ class ChatMessage(_Strict):
     tool_call_id: str | None = None
     tool_calls: list[ToolCall] | None = None
     function_call: FunctionCall | None = None  # the legacy single call of `functions`
-    refusal: str | None = None  # sent back by clients that replay a returned message
+    # Sent back by clients that replay a returned message (`message.model_dump()`); not read.
+    refusal: str | None = None
+    annotations: list | None = None
+    audio: dict | None = None
 
     def text(self) -> str:
         if self.content is None:

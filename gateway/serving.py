@@ -443,7 +443,7 @@ def _structured(req: ChatCompletionRequest, tools: ToolUse | None) -> tuple[Stru
         return StructuredOutput(json_object=True), "response_format"
     if isinstance(fmt, JsonSchemaFormat):
         schema = fmt.json_schema.schema_ or {"type": "object"}
-        return StructuredOutput(json=json.dumps(schema, sort_keys=True)), "response_format.json_schema.schema"
+        return StructuredOutput(json=json.dumps(schema)), "response_format.json_schema.schema"
     return None, None
 
 

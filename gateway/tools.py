@@ -73,7 +73,8 @@ class ToolUse:
                     "properties": {"name": {"const": f.name}, "arguments": f.parameters_schema()},
                     "required": ["name", "arguments"], "additionalProperties": False}
                    for f in self._offered()]
-        return json.dumps(options[0] if len(options) == 1 else {"anyOf": options}, sort_keys=True)
+        # Keys keep their order: the grammar writes properties in it ("name" first commits to a function).
+        return json.dumps(options[0] if len(options) == 1 else {"anyOf": options})
 
     def parse(self, text: str) -> tuple[str | None, list[Call]]:
         """(content left over, calls) from an answer; no calls when none parse as an offered function."""
