@@ -75,4 +75,7 @@ def mask_grammar(logits: torch.Tensor, states: Sequence[GrammarState | None]) ->
     bitmask = xgr.allocate_token_bitmask(len(states), vocab)
     for i in rows:
         states[i]._matcher.fill_next_token_bitmask(bitmask, i)
-    xgr.apply_token_bitmask_inplace(logits, bitmask.to(logits.device), vocab_size=vocab, indices=rows)
+    # On CPU, xgrammar's own single-threaded kernel: the torch fallback runs parallel ops that
+    # stall for a scheduler slice whenever the cores are busy.
+    backend = "cpu" if logits.device.type == "cpu" else "auto"
+    xgr.apply_token_bitmask_inplace(logits, bitmask.to(logits.device), vocab_size=vocab, indices=rows, backend=backend)
