@@ -85,7 +85,7 @@ class Serving:
         native = tools is not None and getattr(self.engine, "native_tools", False)
         if native:
             messages = [m for m in messages if m is not preamble]
-        prompt_ids = self.engine.render_chat(messages, tools.definitions() if native else None)
+        prompt_ids = self.engine.render_chat(messages, tools.definitions()) if native else self.engine.render_chat(messages)
         top = req.top_logprobs or 0
         if top and not req.logprobs:
             raise bad_request("top_logprobs requires logprobs to be true", param="top_logprobs")
@@ -197,7 +197,7 @@ class Serving:
     def _logit_bias(self, bias: dict[str, float] | None) -> tuple[tuple[int, float], ...]:
         items = []
         for key, value in (bias or {}).items():
-            if not key.strip().isdigit():
+            if not (key.strip().isascii() and key.strip().isdigit()):
                 raise bad_request(f"logit_bias keys must be token ids, got {key!r}", param="logit_bias")
             items.append((int(key), float(value)))
         self._check_token_ids([t for t, _ in items], "logit_bias")
