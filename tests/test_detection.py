@@ -40,7 +40,8 @@ def detector():
     det.names = {f"ft_{i}": r["name"] for i, r in enumerate(TARGETS)}
     # One batched pass over every sentence window of the set (the detector caches embeddings):
     # far faster than embedding text by text.
-    det.embedder.encode(sorted({w for r in SET if "text" in r for w in spans([Message("user", r["text"])], det.config)}))
+    det.embedder.encode(sorted({w for r in SET if "text" in r for w in spans([Message("user", r["text"])], det.config)}),
+                        scope="tenant-a")
     det.fired = lru_cache(maxsize=None)(lambda text: frozenset(
         det.names[d.target_id] for d in det.detect([Message("user", text)], ["tenant-a", "global"], set(det.names))))
     return det
