@@ -53,6 +53,9 @@ class _Job:
     prompt_ids: list[int]
     plan: RowPlan | None
     first_index: int
+    # The prompt as the client sent it: what usage reports, so nothing Lethe adds (an instruction
+    # to a triggered row) shows in the bill.
+    client_tokens: int
 
 
 class Serving:
@@ -67,13 +70,16 @@ class Serving:
     async def chat(self, req: ChatCompletionRequest, tenant, http: Request):
         self._check_model(req.model)
         messages = [{"role": _template_role(m.role), "content": m.text()} for m in req.messages]
-        messages, plan = await self.planner.plan(tenant, messages)
-        prompt_ids = self.engine.render_chat(messages)
         top = req.top_logprobs or 0
         if top and not req.logprobs:
             raise bad_request("top_logprobs requires logprobs to be true", param="top_logprobs")
-        params = self._sampling(req, len(prompt_ids), req.max_completion_tokens or req.max_tokens, bool(req.logprobs), top)
-        jobs = [_Job(prompt_ids, plan, 0)]
+        # Cheap checks first: text that cannot be served never reaches the detector.
+        client_ids = self.engine.render_chat(messages)
+        params = self._sampling(req, len(client_ids), req.max_completion_tokens or req.max_tokens, bool(req.logprobs), top)
+        planned, plan = await self.planner.plan(tenant, messages)
+        prompt_ids = client_ids if planned is messages else self.engine.render_chat(planned)
+        params = self._fit(params, prompt_ids, client_ids)
+        jobs = [_Job(prompt_ids, plan, 0, len(client_ids))]
         response_id = f"chatcmpl-{uuid.uuid4().hex}"
         if req.stream:
             return self._stream(http, response_id, "chat.completion.chunk", jobs, req, params, self._chat_chunk)
@@ -90,15 +96,18 @@ class Serving:
         jobs: list[_Job] = []
         params = None
         for i, prompt in enumerate(req.prompts()):
+            client_ids = self.engine.encode(prompt)
+            if not client_ids:
+                raise bad_request("prompt must not be empty", param="prompt")
+            job_params = self._sampling(req, len(client_ids), req.max_tokens, req.logprobs is not None, req.logprobs or 0,
+                                        default_max=16)
             messages, plan = await self.planner.plan(tenant, [{"role": "user", "content": prompt}])
             # The planner may add an instruction; a raw completion has nowhere to put it but before the text.
             prefix = "".join(m["content"] + "\n\n" for m in messages[:-1])
-            ids = self.engine.encode(prefix + prompt)
-            if not ids:
-                raise bad_request("prompt must not be empty", param="prompt")
-            job_params = self._sampling(req, len(ids), req.max_tokens, req.logprobs is not None, req.logprobs or 0, default_max=16)
+            ids = self.engine.encode(prefix + prompt) if prefix else client_ids
+            job_params = self._fit(job_params, ids, client_ids)
             params = params or job_params
-            jobs.append(_Job(ids, plan, i * req.n))
+            jobs.append(_Job(ids, plan, i * req.n, len(client_ids)))
         response_id = f"cmpl-{uuid.uuid4().hex}"
         if req.stream:
             return self._stream(http, response_id, "text_completion", jobs, req, params, self._completion_chunk)
@@ -139,6 +148,21 @@ class Serving:
             top_logprobs=top,
         )
 
+    def _fit(self, params: SamplingParams, prompt_ids: list[int], client_ids: list[int]) -> SamplingParams:
+        """`params` for the prompt as planned, which may be longer than the client's by an instruction.
+
+        The completion keeps the room the client asked for where the context allows; where the
+        added text leaves none, the request is refused as the client's own prompt would be.
+        """
+        room = self.engine.max_model_len - len(prompt_ids)
+        if room < 1:
+            raise bad_request(
+                f"This model's maximum context length is {self.engine.max_model_len} tokens, but the prompt has "
+                f"{len(client_ids)} tokens and leaves no room for the completion.",
+                param="messages", code="context_length_exceeded",
+            )
+        return params if params.max_tokens <= room else replace(params, max_tokens=room)
+
     def _generations(self, jobs: Sequence[_Job], n: int, params: SamplingParams) -> list[tuple[int, RowOutputs]]:
         streams = []
         for job in jobs:
@@ -168,14 +192,14 @@ class Serving:
             _close(streams)
             raise asyncio.CancelledError()
         choices = work.result()
-        return sorted(choices, key=lambda c: c.index), sum(len(j.prompt_ids) for j in jobs)
+        return sorted(choices, key=lambda c: c.index), sum(j.client_tokens for j in jobs)
 
     # ---- streaming ----------------------------------------------------------------------------
 
     def _stream(self, http, response_id, object_name, jobs, req, params, chunk):
         streams = self._generations(jobs, req.n, params)
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        prompt_tokens = sum(len(j.prompt_ids) for j in jobs)
+        prompt_tokens = sum(j.client_tokens for j in jobs)
         created = int(time.time())
         started = time.perf_counter()
 

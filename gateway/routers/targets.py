@@ -7,7 +7,9 @@ import asyncio
 from fastapi import APIRouter, Depends, Request, Response
 
 from ..auth import Tenant, require_caller, require_tenant
-from ..errors import APIError, detector_unavailable
+from detectors.types import DetectionTooLarge
+
+from ..errors import APIError, detection_too_large, detector_unavailable
 from ..protocol import Activation, DetectRequest, ForgetTargetCreate, ForgetTargetPatch
 from ..ratelimit import limit_target_writes, limit_tenant_target_writes
 from ..registry import Caller, Registry, TargetForbidden, TargetNotFound
@@ -80,6 +82,8 @@ async def detect(body: DetectRequest, request: Request, tenant: Tenant = Depends
     messages = [{"role": m.role, "content": m.text()} for m in body.messages]
     try:
         result = await asyncio.to_thread(planner.detect, tenant.id, messages)
+    except DetectionTooLarge as exc:
+        raise detection_too_large(exc) from None
     except Exception:
         raise detector_unavailable() from None
     names = {t.id: t.name for t in result.targets}
