@@ -64,8 +64,8 @@ class DetectorConfig:
     # Work bounds per detection (the whole conversation): past them DetectionTooLarge. A context of
     # a few thousand tokens is far below both; they stop text that could never be served (or a
     # /detect call) from buying seconds of CPU.
-    max_chars: int = 200_000
-    max_windows: int = 4_096
+    max_chars: int = 64_000
+    max_windows: int = 2_048
 
 
 def spans(messages: Sequence[Message], cfg: DetectorConfig) -> list[str]:

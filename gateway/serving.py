@@ -69,7 +69,7 @@ class Serving:
 
     async def chat(self, req: ChatCompletionRequest, tenant, http: Request):
         self._check_model(req.model)
-        messages = [{"role": _template_role(m.role), "content": m.text()} for m in req.messages]
+        messages = [{"role": template_role(m.role), "content": m.text()} for m in req.messages]
         top = req.top_logprobs or 0
         if top and not req.logprobs:
             raise bad_request("top_logprobs requires logprobs to be true", param="top_logprobs")
@@ -123,14 +123,18 @@ class Serving:
         if model != self.engine.model_name:
             raise APIError(404, f"The model '{model}' does not exist.", param="model", code="model_not_found")
 
-    def _sampling(self, req, prompt_len: int, max_tokens: int | None, logprobs: bool, top: int,
-                  default_max: int | None = None) -> SamplingParams:
+    def check_context(self, prompt_len: int) -> None:
         limit = self.engine.max_model_len
         if prompt_len >= limit:
             raise bad_request(
                 f"This model's maximum context length is {limit} tokens, but the prompt has {prompt_len} tokens.",
                 param="messages", code="context_length_exceeded",
             )
+
+    def _sampling(self, req, prompt_len: int, max_tokens: int | None, logprobs: bool, top: int,
+                  default_max: int | None = None) -> SamplingParams:
+        limit = self.engine.max_model_len
+        self.check_context(prompt_len)
         room = limit - prompt_len
         if max_tokens is not None and max_tokens > room:
             raise bad_request(
@@ -267,7 +271,7 @@ class Serving:
 # ---- helpers -------------------------------------------------------------------------------------
 
 
-def _template_role(role: str) -> str:
+def template_role(role: str) -> str:
     # "developer" is OpenAI's newer name for the system role; chat templates know only "system".
     return "system" if role == "developer" else role
 

@@ -13,6 +13,7 @@ from ..errors import APIError, detection_too_large, detector_unavailable
 from ..protocol import Activation, DetectRequest, ForgetTargetCreate, ForgetTargetPatch
 from ..ratelimit import limit_target_writes, limit_tenant_target_writes
 from ..registry import Caller, Registry, TargetForbidden, TargetNotFound
+from ..serving import template_role
 from ..store import GLOBAL, TargetRecord
 
 router = APIRouter(prefix="/v1/forget-targets")
@@ -80,6 +81,9 @@ async def list_targets(request: Request, tenant: Tenant = Depends(require_tenant
 async def detect(body: DetectRequest, request: Request, tenant: Tenant = Depends(require_tenant)):
     planner = request.app.state.planner
     messages = [{"role": m.role, "content": m.text()} for m in body.messages]
+    # A conversation that could not be served is not worth checking: the same bound as chat.
+    serving = request.app.state.serving
+    serving.check_context(len(serving.engine.render_chat([{**m, "role": template_role(m["role"])} for m in messages])))
     try:
         result = await asyncio.to_thread(planner.detect, tenant.id, messages)
     except DetectionTooLarge as exc:
