@@ -74,7 +74,7 @@ class Serving:
         if top and not req.logprobs:
             raise bad_request("top_logprobs requires logprobs to be true", param="top_logprobs")
         # Cheap checks first: text that cannot be served never reaches the detector.
-        client_ids = self.engine.render_chat(messages)
+        client_ids = await asyncio.to_thread(self.engine.render_chat, messages)  # long text: off the event loop
         params = self._sampling(req, len(client_ids), req.max_completion_tokens or req.max_tokens, bool(req.logprobs), top)
         planned, plan = await self.planner.plan(tenant, messages)
         prompt_ids = client_ids if planned is messages else self.engine.render_chat(planned)
@@ -96,7 +96,7 @@ class Serving:
         jobs: list[_Job] = []
         params = None
         for i, prompt in enumerate(req.prompts()):
-            client_ids = self.engine.encode(prompt)
+            client_ids = await asyncio.to_thread(self.engine.encode, prompt)
             if not client_ids:
                 raise bad_request("prompt must not be empty", param="prompt")
             job_params = self._sampling(req, len(client_ids), req.max_tokens, req.logprobs is not None, req.logprobs or 0,

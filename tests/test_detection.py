@@ -186,3 +186,58 @@ def test_an_answer_is_judged_in_the_sense_the_conversation_gave_the_name(detecto
                                      ("assistant", "Bruno Mars is an American singer and songwriter."))
     assert "Paris" not in detected_in(detector, ("user", "Who is Paris Hilton?"),
                                       ("assistant", "Paris Hilton is an American media personality."))
+
+
+def _misspell(word: str, rng) -> str:
+    i = rng.randrange(1, len(word) - 1)
+    return rng.choice([word[:i] + word[i + 1:], word[:i] + word[i + 1] + word[i] + word[i + 2:],
+                       word[:i] + rng.choice("aeiou") + word[i:]])
+
+
+def test_one_owners_registrations_and_deletions_never_change_anothers_detection(detector):
+    """Three owners with invented names; B and C register A's names, their misspellings and their
+    fragments, then delete them: A's (and B's) detections stay exactly what they were."""
+    import random
+
+    rng = random.Random(15)
+    syllables = ["vor", "qua", "len", "thi", "mar", "zel", "dro", "ska", "per", "nix", "tal", "bri", "gun", "sol"]
+
+    def invented(k: int) -> str:
+        return " ".join("".join(rng.sample(syllables, 3)).capitalize() for _ in range(k))
+
+    det = Detector(embedder=detector.embedder)
+    names = {owner: [invented(rng.choice([1, 2])) for _ in range(3)] for owner in "AB"}
+    for owner, owned in names.items():
+        for i, name in enumerate(owned):
+            det.add(TargetSpec(f"{owner}{i}", owner, name, tuple(expand_aliases(name)), f"someone called {name}"))
+    misspelled = {owner: [_misspell(name.split()[-1], rng) for name in owned] for owner, owned in names.items()}
+    probes = {owner: [f"Who is {word}?" for word in misspelled[owner]] +
+              [f"Tell me about {name}." for name in owned] +
+              [f"What did {name.split()[-1][:3]}-{name.split()[-1][3:]} do?" for name in owned]
+              for owner, owned in names.items()}
+
+    def results(owner: str) -> list:
+        active = {f"{owner}{i}" for i in range(3)}
+        return [sorted((d.target_id, d.method, round(d.score, 3)) for d in det.detect([Message("user", text)], [owner, "global"], active))
+                for text in probes[owner]]
+
+    before = {owner: results(owner) for owner in "AB"}
+    assert sum(map(len, before["A"])) >= 6  # misspelled and split names of A's fire for A
+
+    planted: list[str] = []
+    for step in range(12):
+        owner = rng.choice("BC")
+        k = rng.randrange(3)
+        victim = names["A"][k].split()[-1]
+        # The very misspelling A's users write, another one, A's own name, or a fragment of it.
+        alias = rng.choice([misspelled["A"][k], misspelled["A"][k], _misspell(victim, rng), victim, victim[:3], victim[3:]])
+        if planted and rng.random() < 0.3:
+            det.remove(planted.pop(rng.randrange(len(planted))))
+        else:
+            target_id = f"{owner}x{step}"
+            det.add(TargetSpec(target_id, owner, alias, tuple(expand_aliases(alias)), "a rival's registration"))
+            planted.append(target_id)
+        assert results("A") == before["A"], (step, alias)
+    for target_id in planted:
+        det.remove(target_id)
+    assert results("A") == before["A"] and results("B") == before["B"]

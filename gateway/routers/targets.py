@@ -83,7 +83,8 @@ async def detect(body: DetectRequest, request: Request, tenant: Tenant = Depends
     messages = [{"role": m.role, "content": m.text()} for m in body.messages]
     # A conversation that could not be served is not worth checking: the same bound as chat.
     serving = request.app.state.serving
-    serving.check_context(len(serving.engine.render_chat([{**m, "role": template_role(m["role"])} for m in messages])))
+    rendered = await asyncio.to_thread(serving.engine.render_chat, [{**m, "role": template_role(m["role"])} for m in messages])
+    serving.check_context(len(rendered))
     try:
         result = await asyncio.to_thread(planner.detect, tenant.id, messages)
     except DetectionTooLarge as exc:
