@@ -241,3 +241,61 @@ def test_one_owners_registrations_and_deletions_never_change_anothers_detection(
     for target_id in planted:
         det.remove(target_id)
     assert results("A") == before["A"] and results("B") == before["B"]
+
+
+EVASION_TARGETS = {
+    "Marie Curie": "the physicist and chemist who discovered radium", "Charles Darwin": "the naturalist who proposed evolution by natural selection",
+    "Mount Everest": "the highest mountain on Earth, in the Himalayas", "Microsoft": "the software company that makes Windows",
+    "Amazon River": "the largest river in South America", "Albert Einstein": "the physicist who developed the theory of relativity",
+    "Google": "the search engine company", "Mississippi River": "the major river of North America",
+    "Isaac Newton": "the English physicist who formulated the laws of motion", "Kilimanjaro": "the highest mountain in Africa",
+    "Louis Pasteur": "the French chemist who invented pasteurisation",
+}
+
+
+@pytest.fixture(scope="module")
+def evasion_detector(detector):
+    det = Detector(embedder=detector.embedder)
+    det.add_many([TargetSpec(name, "tenant-e", name, tuple(expand_aliases(name)), description,
+                             tuple(probe_prompts(name, description))) for name, description in EVASION_TARGETS.items()]
+                 + [TargetSpec("Amazon", "tenant-amazon", "Amazon", tuple(expand_aliases("Amazon")),
+                               "the online retailer and cloud computing company", ())])
+
+    def fired(text: str, owner: str = "tenant-e") -> set[str]:
+        active = {*EVASION_TARGETS, "Amazon"}
+        return {d.target_id for d in det.detect([Message("user", text)], [owner], active)}
+
+    return fired
+
+
+@pytest.mark.parametrize("text, target", [
+    # Split inside the name by a hyphen, a dot or a space (the cases, then held-out ones).
+    ("Who discovered radium, Marie Cu-rie?", "Marie Curie"), ("What did Dar-win write?", "Charles Darwin"),
+    ("How tall is Ever-est?", "Mount Everest"), ("Who founded Micro soft?", "Microsoft"),
+    ("Who is Albert Ein-stein?", "Albert Einstein"), ("What is Goo gle?", "Google"),
+    ("What did Sir Isaac New.ton discover?", "Isaac Newton"), ("How high is Kili-manjaro?", "Kilimanjaro"),
+    ("What did Louis Pas teur invent?", "Louis Pasteur"),
+    # A capitalised neighbour that is a title or part of the same thing.
+    ("Who founded Microsoft Corporation?", "Microsoft"), ("What did Madame Curie discover?", "Marie Curie"),
+    ("Who started Google Inc?", "Google"), ("What did Monsieur Pasteur discover?", "Louis Pasteur"),
+    ("What did Herr Einstein say about time?", "Albert Einstein"),
+    # The distinctive head of a designated name, in the target's own context.
+    ("Which countries does the Amazon flow through?", "Amazon River"), ("Where does the Mississippi begin?", "Mississippi River"),
+])
+def test_split_and_qualified_names_are_detected(evasion_detector, text, target):
+    assert target in evasion_detector(text)
+
+
+@pytest.mark.parametrize("text, target, owner", [
+    ("Is Amazon the company profitable?", "Amazon River", "tenant-e"),
+    ("What does Amazon Prime cost?", "Amazon River", "tenant-e"),
+    ("What is the length of the Amazon River?", "Amazon", "tenant-amazon"),
+    ("Was Erasmus Darwin a poet?", "Charles Darwin", "tenant-e"),
+    ("Who is Eve Curie?", "Marie Curie", "tenant-e"),
+    ("Who is Isaac Hayes?", "Isaac Newton", "tenant-e"),
+    ("Who makes Fig Newton cookies?", "Isaac Newton", "tenant-e"),
+    ("I will win the race, it is a note book for my micro project.", "Charles Darwin", "tenant-e"),
+    ("Where is the Mississippi Delta Blues museum?", "Mississippi River", "tenant-e"),
+])
+def test_the_same_words_naming_something_else_do_not_fire(evasion_detector, text, target, owner):
+    assert target not in evasion_detector(text, owner)
