@@ -11,7 +11,7 @@ from detectors.types import DetectionTooLarge
 
 from ..errors import APIError, detection_too_large, detector_unavailable
 from ..protocol import Activation, DetectRequest, ForgetTargetCreate, ForgetTargetPatch
-from ..ratelimit import limit_target_writes, limit_tenant_target_writes
+from ..ratelimit import limit_generation, limit_target_writes, limit_tenant_target_writes
 from ..registry import Caller, Registry, TargetForbidden, TargetNotFound
 from ..serving import template_role
 from ..store import GLOBAL, TargetRecord
@@ -78,7 +78,7 @@ async def list_targets(request: Request, tenant: Tenant = Depends(require_tenant
 
 
 @router.post("/detect")
-async def detect(body: DetectRequest, request: Request, tenant: Tenant = Depends(require_tenant)):
+async def detect(body: DetectRequest, request: Request, tenant: Tenant = Depends(limit_generation)):
     planner = request.app.state.planner
     messages = [{"role": m.role, "content": m.text()} for m in body.messages]
     # A conversation that could not be served is not worth checking: the same bound as chat.
