@@ -21,7 +21,7 @@ STOP_WORDS = frozenset("""
 a an the and or but nor not no yes so if then than as at by for from in into of off on onto out over to up
 upon with without about above after before below between during under until via per is am are was were be
 been being do does did done have has had having can could shall should will would may might must i me my
-mine you your yours he him his she her hers it its we us our ours they them their theirs this that these
+you your yours he him his she her hers it its we us our ours they them their theirs this that these
 those who whom whose what which when where why how all any each every some such own same other there here
 just also too very only s t d ll m re ve o y
 """.split())
