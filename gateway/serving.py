@@ -155,8 +155,9 @@ class Serving:
     def _fit(self, params: SamplingParams, prompt_ids: list[int], client_ids: list[int]) -> SamplingParams:
         """`params` for the prompt as planned, which may be longer than the client's by an instruction.
 
-        The completion keeps the room the client asked for where the context allows; where the
-        added text leaves none, the request is refused as the client's own prompt would be.
+        The completion keeps the room the client asked for where the context allows. Where the
+        added text leaves no room at all (a prompt within a few dozen tokens of the limit), the
+        request is refused with the context error in the client's own numbers: closed, not unguarded.
         """
         room = self.engine.max_model_len - len(prompt_ids)
         if room < 1:
