@@ -1,17 +1,43 @@
 """Request schemas mirroring the OpenAI API, kept apart from the serving logic.
 
-Unknown fields are rejected (as OpenAI does) so a typo never silently changes behaviour.
+Unknown fields are rejected (as OpenAI does) so a typo never silently changes behaviour. Text
+must be valid Unicode: JSON can carry a lone surrogate ("\\ud800") that no tokenizer accepts and
+that would read differently to the detector and to the model, so it is refused with a 400.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from detectors.aliases import unmatchable
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _valid_unicode(value):
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            raise ValueError("contains a lone UTF-16 surrogate (U+D800 to U+DFFF), which is not valid Unicode text")
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _valid_unicode(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _valid_unicode(key)
+            _valid_unicode(item)
+    return value
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _unicode_text(cls, value):
+        return _valid_unicode(value)
 
 
 class TextPart(_Strict):
@@ -269,6 +295,18 @@ class TenantPatch(_Strict):
     policy: PolicyOverrides
 
 
+def _matchable_names(value):
+    """A name, alias or forbidden string must be something detection can match: not empty and not
+    an everyday word once normalized (a zero-width-only name would otherwise fire on "Who is it?")."""
+    for i, text in enumerate([value] if isinstance(value, str) else value or []):
+        _valid_unicode(text)
+        reason = unmatchable(text)
+        if reason:
+            where = "" if isinstance(value, str) else f" (item {i})"
+            raise ValueError(f"{text!r}{where} cannot identify a forget target: {reason}")
+    return value
+
+
 class ForgetTargetCreate(_Strict):
     name: ShortText
     aliases: Annotated[list[ShortText], Field(max_length=64)] = []
@@ -287,6 +325,11 @@ class ForgetTargetCreate(_Strict):
             raise ValueError("must not be blank")
         return value.strip()
 
+    @field_validator("name", "aliases", "forbidden")
+    @classmethod
+    def _matchable(cls, value):
+        return _matchable_names(value)
+
 
 class ForgetTargetPatch(_Strict):
     name: ShortText | None = None
@@ -297,6 +340,11 @@ class ForgetTargetPatch(_Strict):
     negatives: Annotated[list[LongText], Field(max_length=64)] | None = None
     policy: dict | None = None
     mandatory: bool | None = None
+
+    @field_validator("name", "aliases", "forbidden")
+    @classmethod
+    def _matchable(cls, value):
+        return _matchable_names(value)
 
 
 class Activation(_Strict):

@@ -61,6 +61,9 @@ class _Job:
     prompt_ids: list[int]
     plan: RowPlan | None
     first_index: int
+    # The prompt as the client sent it: what usage reports, so nothing Lethe adds (an instruction
+    # to a triggered row) shows in the bill.
+    client_tokens: int
 
 
 class Serving:
@@ -81,18 +84,25 @@ class Serving:
         preamble = {"role": "system", "content": tools.preamble()} if tools is not None else None
         if preamble is not None:
             messages.insert(0, preamble)
-        messages, plan = await self.planner.plan(tenant, messages)
-        native = tools is not None and getattr(self.engine, "native_tools", False)
-        if native:
-            messages = [m for m in messages if m is not preamble]
-        prompt_ids = self.engine.render_chat(messages, tools.definitions()) if native else self.engine.render_chat(messages)
         top = req.top_logprobs or 0
         if top and not req.logprobs:
             raise bad_request("top_logprobs requires logprobs to be true", param="top_logprobs")
+        native = tools is not None and getattr(self.engine, "native_tools", False)
+
+        def render(conversation):
+            if native:
+                return self.engine.render_chat([m for m in conversation if m is not preamble], tools.definitions())
+            return self.engine.render_chat(conversation)
+
+        # Cheap checks first: text that cannot be served never reaches the detector.
+        client_ids = await asyncio.to_thread(render, messages)  # long text: off the event loop
         structured, param = _structured(req, tools)
-        params = replace(self._sampling(req, len(prompt_ids), req.max_completion_tokens or req.max_tokens,
+        params = replace(self._sampling(req, len(client_ids), req.max_completion_tokens or req.max_tokens,
                                         bool(req.logprobs), top), structured=structured)
-        jobs = [_Job(prompt_ids, plan, 0)]
+        planned, plan = await self.planner.plan(tenant, messages)
+        prompt_ids = client_ids if planned is messages else render(planned)
+        params = self._fit(params, prompt_ids, client_ids)
+        jobs = [_Job(prompt_ids, plan, 0, len(client_ids))]
         response_id = f"chatcmpl-{uuid.uuid4().hex}"
         # A forgotten name spelled in JSON escapes passes the stream guard; decoded JSON is checked
         # again at the end, so a guarded JSON answer is sent whole rather than streamed.
@@ -124,20 +134,26 @@ class Serving:
             if isinstance(prompt, list):
                 self._check_token_ids(prompt, "prompt")
                 text = self.engine.tokenizer.decode(prompt)
+                client_ids = list(prompt)
             else:
                 text = prompt
+                client_ids = await asyncio.to_thread(self.engine.encode, prompt)
+            if not client_ids:
+                raise bad_request("prompt must not be empty", param="prompt")
+            job_params = self._sampling(req, len(client_ids), req.max_tokens, req.logprobs is not None, req.logprobs or 0,
+                                        default_max=16)
             messages, plan = await self.planner.plan(tenant, [{"role": "user", "content": text}])
             # The planner may add an instruction; a raw completion has nowhere to put it but before the text.
             prefix = "".join(m["content"] + "\n\n" for m in messages[:-1])
-            if isinstance(prompt, list):
-                ids = (self.engine.encode(prefix) if prefix else []) + list(prompt)
+            if not prefix:
+                ids = client_ids
+            elif isinstance(prompt, list):
+                ids = self.engine.encode(prefix) + client_ids
             else:
                 ids = self.engine.encode(prefix + prompt)
-            if not ids:
-                raise bad_request("prompt must not be empty", param="prompt")
-            job_params = self._sampling(req, len(ids), req.max_tokens, req.logprobs is not None, req.logprobs or 0, default_max=16)
+            job_params = self._fit(job_params, ids, client_ids)
             params = params or job_params
-            jobs.append(_Job(ids, plan, i * req.n))
+            jobs.append(_Job(ids, plan, i * req.n, len(client_ids)))
             if req.echo:  # the caller's own prompt, never the instruction Lethe put before it
                 echoes.update({i * req.n + j: text for j in range(req.n)})
         response_id = f"cmpl-{uuid.uuid4().hex}"
@@ -163,14 +179,18 @@ class Serving:
         if bad is not None:
             raise bad_request(f"token id {bad} is outside the vocabulary (0..{size - 1})", param=param)
 
-    def _sampling(self, req, prompt_len: int, max_tokens: int | None, logprobs: bool, top: int,
-                  default_max: int | None = None) -> SamplingParams:
+    def check_context(self, prompt_len: int) -> None:
         limit = self.engine.max_model_len
         if prompt_len >= limit:
             raise bad_request(
                 f"This model's maximum context length is {limit} tokens, but the prompt has {prompt_len} tokens.",
                 param="messages", code="context_length_exceeded",
             )
+
+    def _sampling(self, req, prompt_len: int, max_tokens: int | None, logprobs: bool, top: int,
+                  default_max: int | None = None) -> SamplingParams:
+        limit = self.engine.max_model_len
+        self.check_context(prompt_len)
         room = limit - prompt_len
         if max_tokens is not None and max_tokens > room:
             raise bad_request(
@@ -193,6 +213,22 @@ class Serving:
             repetition_penalty=req.repetition_penalty or 1.0,
             logit_bias=self._logit_bias(req.logit_bias),
         )
+
+    def _fit(self, params: SamplingParams, prompt_ids: list[int], client_ids: list[int]) -> SamplingParams:
+        """`params` for the prompt as planned, which may be longer than the client's by an instruction.
+
+        The completion keeps the room the client asked for where the context allows. Where the
+        added text leaves no room at all (a prompt within a few dozen tokens of the limit), the
+        request is refused with the context error in the client's own numbers: closed, not unguarded.
+        """
+        room = self.engine.max_model_len - len(prompt_ids)
+        if room < 1:
+            raise bad_request(
+                f"This model's maximum context length is {self.engine.max_model_len} tokens, but the prompt has "
+                f"{len(client_ids)} tokens and leaves no room for the completion.",
+                param="messages", code="context_length_exceeded",
+            )
+        return params if params.max_tokens <= room else replace(params, max_tokens=room)
 
     def _logit_bias(self, bias: dict[str, float] | None) -> tuple[tuple[int, float], ...]:
         items = []
@@ -236,14 +272,14 @@ class Serving:
             _close(streams)
             raise asyncio.CancelledError()
         choices = work.result()
-        return sorted(choices, key=lambda c: c.index), sum(len(j.prompt_ids) for j in jobs)
+        return sorted(choices, key=lambda c: c.index), sum(j.client_tokens for j in jobs)
 
     # ---- streaming ----------------------------------------------------------------------------
 
     def _stream(self, http, response_id, object_name, jobs, req, params, shaper, param=None):
         streams = self._generations(jobs, req.n, params, param)
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        prompt_tokens = sum(len(j.prompt_ids) for j in jobs)
+        prompt_tokens = sum(j.client_tokens for j in jobs)
         created = int(time.time())
         started = time.perf_counter()
 
@@ -397,7 +433,7 @@ class _Echo:
 # ---- helpers -------------------------------------------------------------------------------------
 
 
-def _template_role(role: str) -> str:
+def template_role(role: str) -> str:
     # "developer" is OpenAI's newer name for the system role; chat templates know only "system".
     # "function" is the legacy name of a tool result.
     return {"developer": "system", "function": "tool"}.get(role, role)
@@ -415,7 +451,7 @@ def _conversation(req: ChatCompletionRequest) -> list[dict[str, str]]:
         content = m.text()
         if m.role == "assistant" and m.calls():
             content = history_content(content, m.calls())
-        messages.append({"role": _template_role(m.role), "content": content})
+        messages.append({"role": template_role(m.role), "content": content})
     return messages
 
 
