@@ -12,6 +12,14 @@ Three kinds of evidence, from strongest to weakest:
   target's calibrated threshold) and closer to it than to any neutral prompt by a margin; when the
   window shares a name word with the target ("Who is Harry Styles?"), it must also beat the target's
   near misses by a margin.
+
+A capitalised neighbour is not another sense when it is a title ("Madame Curie") or close in meaning
+to the target itself ("Microsoft Corporation", "Google Inc"). The distinctive word of a name made of
+it and designators ("Amazon" of "Amazon River") is a one-word alias that always needs that
+confirmation: "How long is the Amazon?" fires, "Is Amazon the company profitable?" does not.
+
+Work per call is bounded (characters and sentence windows): past the bound `DetectionTooLarge` is
+raised, for the caller to refuse the request rather than serve it unchecked.
 """
 
 from __future__ import annotations
@@ -20,21 +28,27 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Collection, Sequence
+from typing import Callable, Collection, Sequence
 
 import numpy as np
 
-from .aliases import name_words, near_misses, proper_nouns
+from .aliases import head_words, name_words, near_misses, proper_nouns
 from .embeddings import Embedder
 from .index import EMPTY_INDEX, DetectionView, OwnerIndex, PreparedTarget
-from .lexical import LexicalHit
+from .lexical import AliasMatcher, LexicalHit
 from .normalize import normalize, normalize_with_offsets
-from .types import Detection, Message, TargetSpec
+from .types import Detection, DetectionTooLarge, Message, TargetSpec
 
 _NEUTRAL_PATH = Path(__file__).parent / "data" / "neutral.txt"
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _TITLES = frozenset("""mr mrs ms miss dr doctor sir dame lord lady saint st president senator governor general captain
-king queen prince princess pope uncle aunt professor prof planet mount city""".split())
+king queen prince princess pope uncle aunt professor prof planet mount city madame madam mme mademoiselle mlle
+monsieur mister herr frau senor senora senorita signor signora don dona sheikh emperor empress tsar czar duke
+duchess count countess baron baroness chancellor minister premier reverend rev father sister bishop cardinal
+rabbi imam sultan judge justice mayor admiral colonel major lieutenant sergeant chief""".split())
+# A capitalised neighbour at least this close (cosine) to the target's own texts names part of it
+# ("Microsoft Corporation", "Google Inc"); measured: such words 0.30-0.59, other entities' words <= 0.24.
+_RELATED_NEIGHBOUR = 0.3
 _ARTICLES = frozenset({"a", "an"})
 
 
@@ -48,6 +62,11 @@ class DetectorConfig:
     window_sentences: int = 2  # windows of 1..this many sentences
     max_window_words: int = 64
     top_k: int = 16
+    # Work bounds per detection (the whole conversation): past them DetectionTooLarge. A context of
+    # a few thousand tokens is far below both; they stop text that could never be served (or a
+    # /detect call) from buying seconds of CPU.
+    max_chars: int = 64_000
+    max_windows: int = 2_048
 
 
 def spans(messages: Sequence[Message], cfg: DetectorConfig) -> list[str]:
@@ -65,7 +84,8 @@ def spans(messages: Sequence[Message], cfg: DetectorConfig) -> list[str]:
     return list(dict.fromkeys(w for w in out if w))
 
 
-def _other_sense(raw: str, offsets: list[int], text: str, hit: LexicalHit, own: Collection[str]) -> str | None:
+def _other_sense(raw: str, offsets: list[int], text: str, hit: LexicalHit, own: Collection[str],
+                 related: Callable[[str], bool] = lambda word: False) -> str | None:
     """The word pair ("bruno mars", "a mars") that says a one-word alias names something else, if any."""
     before = text[:hit.start].split()
     after = text[hit.end:].split()
@@ -78,7 +98,7 @@ def _other_sense(raw: str, offsets: list[int], text: str, hit: LexicalHit, own: 
     def capital_neighbour(word: str, raw_pos: int, gap: str) -> bool:
         if word in own or word in _TITLES or not raw[raw_pos:raw_pos + 1].isupper():
             return False
-        return gap.strip() in ("", ",", "-")
+        return gap.strip() in ("", ",", "-") and not related(word)
 
     if before:
         pos = offsets[hit.start - 1 - len(before[-1])]
@@ -114,17 +134,18 @@ class Detector:
         self._neutral = self.embedder.encode(neutral or [""])
         self.targets = TargetSet()
 
+    @staticmethod
+    def _texts(spec: TargetSpec) -> list[str]:
+        return list(dict.fromkeys([spec.name, *spec.aliases[:8], *spec.examples, *([spec.description] if spec.description else [])]))
+
     def _vectors(self, spec: TargetSpec) -> np.ndarray:
-        texts = [spec.name, *spec.aliases[:8], *spec.examples]
-        if spec.description:
-            texts.append(spec.description)
-        return self.embedder.encode(list(dict.fromkeys(texts)))
+        return self.embedder.encode(self._texts(spec), scope=spec.owner)
 
     def _calibrate(self, spec: TargetSpec, vectors: np.ndarray) -> float:
         cfg = self.config
         reference = self._neutral
         if spec.negatives:
-            reference = np.concatenate([reference, self.embedder.encode(list(spec.negatives))])
+            reference = np.concatenate([reference, self.embedder.encode(list(spec.negatives), scope=spec.owner)])
         best = (reference @ vectors.T).max(axis=1)  # each neutral prompt's closest target vector
         return float(min(0.9, max(cfg.threshold_floor, np.quantile(best, cfg.neutral_quantile) + cfg.margin)))
 
@@ -133,11 +154,14 @@ class Detector:
         vectors = self._vectors(spec)
         near = near_misses(spec.name)
         negatives = list(spec.negatives)
-        near_vectors = self.embedder.encode([*near, *negatives]) if near or negatives else None
+        near_vectors = self.embedder.encode([*near, *negatives], scope=spec.owner) if near or negatives else None
         words = frozenset(name_words(spec.name, spec.aliases))
+        head = tuple(head_words(spec.name, spec.aliases))
         return PreparedTarget(spec, vectors.astype(np.float16), self._calibrate(spec, vectors),
                               None if near_vectors is None else near_vectors.astype(np.float16),
-                              words, words | proper_nouns(spec.description))
+                              words, words | proper_nouns(spec.description), head,
+                              frozenset(f for w in head for f in AliasMatcher.forms(w)),
+                              bool(spec.description) and self._texts(spec)[-1] == spec.description)
 
     def prepare_many(self, specs: Sequence[TargetSpec], progress: bool = False) -> list[PreparedTarget]:
         from tqdm import tqdm
@@ -162,7 +186,7 @@ class Detector:
     # ---- detection ------------------------------------------------------------------------------
 
     def _confirmed(self, target: PreparedTarget, score: float, window_vec: np.ndarray, window: str, neutral: float,
-                   near_miss: bool) -> bool:
+                   near_miss: bool, near_margin: float | None = None) -> bool:
         """Whether a window's similarity to a target holds up against neutral prompts and near misses."""
         cfg = self.config
         if score < target.threshold or score - neutral < cfg.neutral_margin:
@@ -171,20 +195,40 @@ class Detector:
             words = target.words
             near_miss = bool(words) and any(w in words or w[:-1] in words for w in normalize(window).split())
         if near_miss and target.near is not None:
-            if score - float((target.near.astype(np.float32) @ window_vec).max()) < cfg.near_miss_margin:
+            margin = cfg.near_miss_margin if near_margin is None else near_margin
+            if score - float((target.near.astype(np.float32) @ window_vec).max()) < margin:
                 return False
         return True
+
+    def _related(self, target: PreparedTarget, scope: str) -> Callable[[str], bool]:
+        """Whether a word is close in meaning to the target's description (its last vector). Not to
+        its name: "Hilton" is as close to "Paris" as "Corporation" is to "Microsoft"."""
+        def related(word: str) -> bool:
+            if not target.described:
+                return False
+            description = target.vectors[-1].astype(np.float32)
+            return float(description @ self.embedder.encode([word], scope=scope)[0]) >= _RELATED_NEIGHBOUR
+
+        return related
+
+    def check_budget(self, messages: Sequence[Message]) -> None:
+        chars = sum(len(m.content) for m in messages)
+        if chars > self.config.max_chars:
+            raise DetectionTooLarge(f"the conversation has {chars} characters; at most {self.config.max_chars} can be checked")
 
     def detect_in(self, messages: Sequence[Message], view: DetectionView) -> list[Detection]:
         """Which of the view's eligible targets the conversation touches. Reads only `view`, which
         nothing changes: a concurrent write publishes a new view instead."""
         if view.empty:
             return []
+        self.check_budget(messages)
+        scope = view.asker  # caches that could tell one tenant about another's texts are kept per asker
         found: dict[str, Detection] = {}
         to_confirm: dict[str, list[str]] = {}  # target id -> normalized words of its doubtful one-word hits
         # A name met in another sense keeps it for the rest of the conversation: "Who is Bruno
         # Mars?" then an answer opening "Bruno Mars is…", where the capital proves nothing.
         other_senses: set[str] = set()
+        sensed: set[str] = set()  # targets with a hit that reads as another sense (not just a weak head word)
         for message in messages:
             text, offsets = normalize_with_offsets(message.content)
             for hit in view.lexical_hits(text):
@@ -192,18 +236,23 @@ class Detector:
                 if target is None or hit.target_id in found:
                     continue
                 sense = None if hit.multiword else (
-                    _other_sense(message.content, offsets, text, hit, target.own_context)
+                    _other_sense(message.content, offsets, text, hit, target.own_context, self._related(target, scope))
                     or next(iter(_word_pairs(text, hit) & other_senses), None))
-                if sense is None:
+                if sense is None and hit.alias not in target.weak:
                     found[hit.target_id] = Detection(hit.target_id, 1.0, "lexical", target.threshold)
                     to_confirm.pop(hit.target_id, None)
                 else:
-                    other_senses.add(sense)
+                    if sense is not None:
+                        other_senses.add(sense)
+                        sensed.add(hit.target_id)
                     to_confirm.setdefault(hit.target_id, []).append(text[hit.start:hit.end])
         windows = spans(messages, self.config)
         if not windows:
             return sorted(found.values(), key=lambda d: -d.score)
-        vectors = self.embedder.encode(windows)
+        if len(windows) > self.config.max_windows:
+            raise DetectionTooLarge(f"the conversation has {len(windows)} sentence windows; at most "
+                                    f"{self.config.max_windows} can be checked")
+        vectors = self.embedder.encode(windows, scope=scope)
         neutral_cache: dict[int, float] = {}
 
         def neutral(i: int) -> float:  # only for windows with a candidate: most requests have none
@@ -222,7 +271,9 @@ class Detector:
                 if not any(f" {key} " in padded for key in keys):
                     continue
                 score = float((target_vecs @ vectors[i]).max())
-                if self._confirmed(target, score, vectors[i], window, neutral(i), True):
+                # A head word alone ("the Amazon") need only be closer to the target than to its other senses.
+                near_margin = None if target_id in sensed else 0.0
+                if self._confirmed(target, score, vectors[i], window, neutral(i), True, near_margin):
                     found[target_id] = Detection(target_id, score, "lexical", target.threshold)
                     break
 
@@ -270,4 +321,6 @@ class TargetSet:
 
     def view(self, owners: Sequence[str], active: Collection[str] | None = None) -> DetectionView:
         indexes = tuple(self._owners[o] for o in dict.fromkeys(owners) if o in self._owners)
-        return DetectionView(indexes, only=None if active is None else frozenset(active))
+        # The first owner is the one asking (see DetectionView.asker).
+        return DetectionView(indexes, only=None if active is None else frozenset(active),
+                             asker=owners[0] if owners else "")

@@ -51,6 +51,9 @@ class PreparedTarget:
     # Name words plus the proper nouns of its description: "France" next to "Paris" is the
     # target's own context ("Paris, France"), not another sense of the name.
     own_context: frozenset[str]
+    head: tuple[str, ...] = ()  # the distinctive word of a designated name ("Amazon" of "Amazon River")
+    weak: frozenset[str] = frozenset()  # alias forms (of `head`) that always need confirmation
+    described: bool = False  # its last vector is its description
 
     @property
     def id(self) -> str:
@@ -67,7 +70,8 @@ class Layer:
         self.matcher = AliasMatcher()
         ids: list[str] = []
         for target in self.targets.values():
-            self.matcher.add(target.id, [target.spec.name, *target.spec.aliases], rebuild=False)
+            self.matcher.add(target.id, [target.spec.name, *target.spec.aliases, *target.head], rebuild=False,
+                             owner=target.spec.owner)
             ids.extend([target.id] * len(target.vectors))
         self.matcher.rebuild()
         self._row_ids = np.array(ids, dtype=object)

@@ -13,11 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
-from detectors.types import Detection, Message
+from detectors.types import Detection, DetectionTooLarge, Message
 from filters import GuardPatterns, GuardPlan, compile_banned
 
 from .engines.base import RowPlan
-from .errors import detector_unavailable
+from .errors import detection_too_large, detector_unavailable
 from .failpoints import failpoint
 from .policy import IGNORANCE_SENTENCE, ResponsePolicy
 from .registry import Registry, Snapshot
@@ -90,6 +90,8 @@ class Planner:
     def _plan(self, snapshot: Snapshot, policy: ResponsePolicy, messages):
         try:
             result = self.detect(snapshot, messages)
+        except DetectionTooLarge as exc:
+            raise detection_too_large(exc) from None
         except Exception:
             log.exception("detection failed for tenant %s", snapshot.tenant_id)
             if policy.on_detector_error == "open":
@@ -128,6 +130,8 @@ class Planner:
         def judge(answer: str) -> bool:
             try:
                 found = self.detect(snapshot, [*messages, {"role": "assistant", "content": answer}])
+            except DetectionTooLarge:
+                return True  # an answer too long to check is cut, never streamed unchecked
             except Exception:
                 log.exception("answer detection failed for tenant %s", snapshot.tenant_id)
                 return policy.on_detector_error != "open"  # the same failure mode as for prompts

@@ -36,6 +36,7 @@ from .base import (
     TopLogprob,
 )
 from filters import mask_banned, redact_top_logprobs
+from filters.grammar import Grammars, GrammarState, mask_grammar
 
 from ..failpoints import failpoint
 
@@ -62,6 +63,8 @@ class _Row:
     plan: RowPlan
     ban_state: object | None = None
     guard: object | None = None
+    grammar: GrammarState | None = None
+    penalties: _Penalties | None = None
     generated: int = 0
     next_token: int = -1
     finished: bool = False
@@ -74,6 +77,39 @@ class _Row:
     @property
     def request_id(self) -> str:
         return self.request.request_id
+
+
+class _Penalties:
+    """One row's logit adjustments (bias, repetition, presence, frequency), as vLLM applies them.
+
+    Each is a few vector ops over the row's vocabulary; rows that ask for none carry no state
+    and their logits are never touched.
+    """
+
+    def __init__(self, params, prompt_ids, vocab_size: int, device):
+        self.params = params
+        self.counts = torch.zeros(vocab_size, device=device)  # output tokens so far
+        self.seen = torch.zeros(vocab_size, dtype=torch.bool, device=device)  # prompt and output
+        if prompt_ids:
+            self.seen[torch.tensor(list(prompt_ids), device=device).clamp(max=vocab_size - 1)] = True
+        ids = [t for t, _ in params.logit_bias]
+        self.bias_ids = torch.tensor(ids, dtype=torch.long, device=device)
+        self.bias = torch.tensor([b for _, b in params.logit_bias], device=device)
+
+    def apply(self, logits: torch.Tensor) -> None:
+        p = self.params
+        if p.logit_bias:
+            logits.index_add_(0, self.bias_ids, self.bias.to(logits.dtype))
+        if p.repetition_penalty != 1.0:
+            scaled = torch.where(logits > 0, logits / p.repetition_penalty, logits * p.repetition_penalty)
+            logits.copy_(torch.where(self.seen, scaled, logits))
+        if p.frequency_penalty or p.presence_penalty:
+            logits -= p.frequency_penalty * self.counts + p.presence_penalty * (self.counts > 0).to(logits.dtype)
+
+    def advance(self, token: int) -> None:
+        if token < self.counts.shape[0]:
+            self.counts[token] += 1
+            self.seen[token] = True
 
 
 class HFEngine:
@@ -101,6 +137,10 @@ class HFEngine:
         self.eos_ids = self._eos_ids()
         self.token_bytes = TokenBytes(tokenizer)
         self.steering = None  # steering.hooks.GatedSteering, installed by the pipeline when used
+        self.vocab_size = model.get_output_embeddings().weight.shape[0]
+        template = getattr(tokenizer, "chat_template", None) or ""
+        self.native_tools = "tools" in template
+        self._grammars: Grammars | None = None
 
         self._incoming: queue.Queue[_Row] = queue.Queue()
         self._aborted: set[str] = set()
@@ -140,11 +180,12 @@ class HFEngine:
     def encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False)
 
-    def render_chat(self, messages: list[dict[str, str]]) -> list[int]:
+    def render_chat(self, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
         # A trailing assistant message is a prefill: the model continues it instead of starting anew.
         prefill = bool(messages) and messages[-1]["role"] == "assistant"
         ids = self.tokenizer.apply_chat_template(
             messages,
+            tools=tools if self.native_tools else None,
             add_generation_prompt=not prefill,
             continue_final_message=prefill,
             tokenize=True,
@@ -187,6 +228,7 @@ class HFEngine:
                 generator.seed()
         plan = request.plan or RowPlan()
         ban_state = plan.banned.start(request.prompt_ids) if plan.banned is not None else None
+        structured = params.structured
         return _Row(
             request=request,
             emit=emit,
@@ -196,7 +238,15 @@ class HFEngine:
             plan=plan,
             ban_state=ban_state,
             guard=plan.guard.start() if plan.guard is not None else None,
+            grammar=self.grammars().matcher(structured.json) if structured is not None else None,
+            penalties=_Penalties(params, request.prompt_ids, self.vocab_size, self.device) if params.penalized else None,
         )
+
+    def grammars(self) -> Grammars:
+        """The grammar compiler for this tokenizer, built on first use (GrammarError on a bad schema)."""
+        if self._grammars is None:
+            self._grammars = Grammars(self.tokenizer, self.vocab_size, self.eos_ids)
+        return self._grammars
 
     def _submit(self, row: _Row) -> None:
         if self._incoming.qsize() >= self.max_waiting:
@@ -352,9 +402,19 @@ class HFEngine:
 
     def _sample_and_emit(self, rows: list[_Row], logits: torch.Tensor) -> None:
         mask_banned(logits, [row.ban_state for row in rows])
+        for i, row in enumerate(rows):
+            if row.penalties is not None:
+                row.penalties.apply(logits[i])
+        mask_grammar(logits, [row.grammar for row in rows])
         greedy = logits.argmax(dim=-1).tolist()
         for i, row in enumerate(rows):
             try:
+                # The best logit being -inf means none is left (a scalar read: a full-row
+                # isfinite().any() costs tens of ms on a busy CPU).
+                if row.grammar is not None and logits[i, greedy[i]].item() == float("-inf"):
+                    # The grammar allows only what the bans forbid: a schema cannot force a banned name.
+                    self._finish(row, "content_filter")
+                    continue
                 token = greedy[i] if row.request.params.greedy else self._sample(logits[i], row)
                 self._accept(row, token, logits[i])
             except Exception as exc:  # one row's failure (e.g. a bad plan) must not end the others
@@ -364,7 +424,13 @@ class HFEngine:
 
     def _sample(self, logits: torch.Tensor, row: _Row) -> int:
         params = row.request.params
-        probs = torch.softmax(logits / params.temperature, dim=-1)
+        scaled = logits / params.temperature
+        if 0 < params.top_k < scaled.shape[-1]:
+            kth = scaled.topk(params.top_k).values[-1]
+            scaled = scaled.masked_fill(scaled < kth, float("-inf"))
+        probs = torch.softmax(scaled, dim=-1)
+        if params.min_p > 0.0:
+            probs = probs.masked_fill(probs < params.min_p * probs.max(), 0.0)
         if params.top_p < 1.0:
             sorted_probs, order = probs.sort(descending=True)
             # Keep the smallest prefix whose mass reaches top_p (always at least one token).
@@ -384,6 +450,10 @@ class HFEngine:
             entry = self._logprob(logits, token, params.top_logprobs, hidden)
         if row.ban_state is not None:
             row.ban_state.advance(token)
+        if row.penalties is not None:
+            row.penalties.advance(token)
+        if row.grammar is not None:
+            row.grammar.advance(token)
         if token in self.eos_ids:
             self._finish(row, "stop")
             return
@@ -470,7 +540,8 @@ class HFEngine:
                     reason = "content_filter"
         # A normal end sends every remaining logprob (a removed stop string's tokens included).
         logprobs = self._sent_logprobs(row, tail, everything=reason in ("stop", "length"))
-        if reason == "content_filter" and row.plan.refusal_text is not None:
+        # A constrained answer keeps its format: no sentence is spliced into JSON.
+        if reason == "content_filter" and row.plan.refusal_text is not None and row.grammar is None:
             tail += row.plan.refusal_text
             reason = "stop"
         row.emit(GenerationOutput(tail, row.generated, len(row.request.prompt_ids), logprobs, reason))
