@@ -28,9 +28,12 @@ class SteeringVectorStore:
         self.model, self.tokenizer = model, tokenizer
         self.registry = registry
         self.policy_for_owner = policy_for_owner
-        param = next(model.parameters())
-        self.device, self.dtype = param.device, param.dtype
-        self.model_id = model_identity(model)
+        if hasattr(model, "residuals"):  # an engine's reader (vLLM): it knows the weights it serves
+            self.device, self.dtype, self.model_id = model.device, model.dtype, model.identity
+        else:
+            param = next(model.parameters())
+            self.device, self.dtype = param.device, param.dtype
+            self.model_id = model_identity(model)
         self._vectors: dict[str, SteeringVectors] = {}
         self._queued: set[str] = set()
         self._edits: dict[str, int] = {}  # target -> edit count, so a result computed before an edit is dropped
