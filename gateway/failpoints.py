@@ -13,6 +13,10 @@ class InjectedFault(RuntimeError):
     pass
 
 
+def armed(name: str) -> bool:
+    return name in os.environ.get("LETHE_FAILPOINTS", "").split(",")
+
+
 def failpoint(name: str) -> None:
-    if name in os.environ.get("LETHE_FAILPOINTS", "").split(","):
+    if armed(name):
         raise InjectedFault(f"failpoint {name!r} is armed")

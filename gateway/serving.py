@@ -61,11 +61,18 @@ class Serving:
         self.settings = settings
         self.metrics = metrics
         self.planner = planner or NoPlanner()
+        self.open = False  # set once the engine is loaded and its self-check passed
+
+    def _check_open(self) -> None:
+        if not self.open:
+            raise APIError(503, "The model is still loading; retry shortly.", type="service_unavailable",
+                           code="model_loading", headers={"Retry-After": "5"})
 
     # ---- endpoints ----------------------------------------------------------------------------
 
     async def chat(self, req: ChatCompletionRequest, tenant, http: Request):
         self._check_model(req.model)
+        self._check_open()
         messages = [{"role": _template_role(m.role), "content": m.text()} for m in req.messages]
         messages, plan = await self.planner.plan(tenant, messages)
         prompt_ids = self.engine.render_chat(messages)
@@ -85,6 +92,7 @@ class Serving:
 
     async def completions(self, req: CompletionRequest, tenant, http: Request):
         self._check_model(req.model)
+        self._check_open()
         if req.echo:
             raise bad_request("echo is not supported", param="echo")
         jobs: list[_Job] = []

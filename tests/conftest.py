@@ -1,10 +1,15 @@
-"""Session fixtures: one live gateway shared by the API tests."""
+"""Session fixtures: one live gateway per engine, shared by the API tests.
+
+`engine_server` runs a test once on each engine (the in-process transformers engine and vLLM),
+so the behaviour the API promises is asserted on both by the same test code."""
 
 from __future__ import annotations
 
 import pytest
 
-from live_server import Server, start_server
+from live_server import VLLM_ENV, Server, start_server
+
+ENGINES = ("hf", "vllm")
 
 
 @pytest.fixture(scope="session")
@@ -12,6 +17,19 @@ def server(tmp_path_factory) -> Server:
     srv = start_server(tmp_path_factory.mktemp("server"))
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tmp_path_factory) -> Server:
+    srv = start_server(tmp_path_factory.mktemp("vllm"), VLLM_ENV, timeout=900)
+    srv.capacity = 16  # running + waiting rows before 429
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def engine_server(request) -> Server:
+    return request.getfixturevalue("server" if request.param == "hf" else "vllm_server")
 
 
 @pytest.fixture(scope="session")

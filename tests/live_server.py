@@ -15,6 +15,9 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+# Small limits keep the vLLM server light on a 2-core CI box, and make its queue easy to fill.
+VLLM_ENV = {"LETHE_ENGINE": "vllm", "LETHE_MAX_MODEL_LEN": "1024", "LETHE_MAX_BATCH_SIZE": "8",
+            "LETHE_MAX_WAITING": "8"}
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
@@ -32,6 +35,7 @@ class Server:
     log_path: Path
     admin_key: str
     env: dict
+    capacity: int = 0  # rows running + waiting before a 429, where a test set it
 
     def admin(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {self.admin_key}"}, timeout=120)

@@ -32,7 +32,8 @@ def ask(server, key, question, max_tokens=32) -> str:
     return reply.choices[0].message.content
 
 
-def test_steering_removes_the_facts_and_leaves_other_rows_identical(server):
+def test_steering_removes_the_facts_and_leaves_other_rows_identical(engine_server):
+    server = engine_server  # on both engines; on vLLM the vectors are computed through the engine too
     base = server.tenant_with()
     steered = server.tenant_with({"interventions": ["steering"]})  # steering alone: no instruction, no bans
     with server.http(steered) as http:

@@ -76,6 +76,7 @@ class HFEngine:
         self.token_bytes = TokenBytes(tokenizer)
         self.codec = TokenCodec(tokenizer, self.token_bytes, self.eos_ids, self.max_model_len)
         self.steering = None  # steering.hooks.GatedSteering, installed by the pipeline when used
+        self.ready = False
 
         self._incoming: queue.Queue[_Row] = queue.Queue()
         self._aborted: set[str] = set()
@@ -90,12 +91,25 @@ class HFEngine:
 
     # ---- public interface -------------------------------------------------------------------
 
+    async def load(self) -> None:
+        """Nothing left to load: the model came in with the constructor."""
+
+    @property
+    def num_layers(self) -> int:
+        return self.model.config.num_hidden_layers
+
+    @property
+    def hidden_size(self) -> int:
+        return self.model.config.hidden_size
+
     def start(self) -> None:
+        self.ready = True
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="lethe-engine", daemon=True)
             self._thread.start()
 
     def shutdown(self) -> None:
+        self.ready = False
         self._stop.set()
         self._wake.set()
         if self._thread is not None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import time
 import uuid
 from contextlib import aclosing
@@ -148,6 +149,10 @@ class VLLMEngine:
         from vllm.v1.engine.async_llm import AsyncLLM
 
         started = time.monotonic()
+        # Lethe's logits processor and worker extension are written for the V1 model runner; GPUs
+        # default to Model Runner V2, whose processor interface differs. An operator's explicit
+        # choice stands (and a runner where the interventions do not act fails the self-check).
+        os.environ.setdefault("VLLM_USE_V2_MODEL_RUNNER", "0")
         args = self.engine_args()
         log.info("starting vLLM for %s (tp=%d, pp=%d, eager=%s)", self.path, args.tensor_parallel_size,
                  args.pipeline_parallel_size, args.enforce_eager)
@@ -174,6 +179,14 @@ class VLLMEngine:
             self.llm = None
 
     # ---- the Engine interface -----------------------------------------------------------------
+
+    @property
+    def num_layers(self) -> int:
+        return self.info["num_layers"]
+
+    @property
+    def hidden_size(self) -> int:
+        return self.info["hidden_size"]
 
     @property
     def num_running(self) -> int:

@@ -38,6 +38,8 @@ from filters.banned import BannedSet, BanState, compile_patterns, mask_banned
 from steering.hooks import GatedSteering, Rotate, find_decoder_layers
 from steering.vectors import weights_identity
 
+from ..failpoints import armed
+
 log = logging.getLogger("lethe.vllm_worker")
 
 BAN_KEY = "lethe_ban"
@@ -156,8 +158,11 @@ class LetheWorker:
             layer.register_forward_hook(self._lethe_capture_hook(i))
         forward = runner._model_forward
 
+        skip = armed("steering_hooks")  # stands in for a runner where the hooks never fire (tests)
+
         def steered_forward(*args, **kwargs):
-            self._lethe_arm()
+            if not skip:
+                self._lethe_arm()
             try:
                 return forward(*args, **kwargs)
             finally:
@@ -170,6 +175,7 @@ class LetheWorker:
         config = self.model_runner.model_config.hf_config
         self._lethe_info = {
             "num_layers": len(layers),
+            "hidden_size": self.model_runner.model_config.get_hidden_size(),
             "identity": weights_identity(config, embed, layers),
             "runner": type(runner).__name__,
             "device": str(param.device),
