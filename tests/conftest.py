@@ -13,10 +13,16 @@ ENGINES = ("hf", "vllm")
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory) -> Server:
+def hf_server(tmp_path_factory) -> Server:
     srv = start_server(tmp_path_factory.mktemp("server"))
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="session")
+def server(hf_server) -> Server:
+    """The default engine's server; a module may rebind `server` to `engine_server` to run on both."""
+    return hf_server
 
 
 @pytest.fixture(scope="session")
@@ -29,9 +35,9 @@ def vllm_server(tmp_path_factory) -> Server:
 
 @pytest.fixture(scope="session", params=ENGINES)
 def engine_server(request) -> Server:
-    return request.getfixturevalue("server" if request.param == "hf" else "vllm_server")
+    return request.getfixturevalue("hf_server" if request.param == "hf" else "vllm_server")
 
 
 @pytest.fixture(scope="session")
-def model_name(server) -> str:
-    return server.client().models.list().data[0].id
+def model_name(hf_server) -> str:
+    return hf_server.client().models.list().data[0].id

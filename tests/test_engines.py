@@ -1,39 +1,22 @@
-"""What must hold on every engine beyond the plain API: a triggered row's bans, untriggered rows
-left alone in the same batch, and a start-up that refuses to serve when interventions cannot act."""
+"""The engines' start-up: loading, and refusing to serve when interventions cannot act. (Bans, guard
+and steering on both engines: test_output_filters.py, test_steering_api.py.)"""
 
 from __future__ import annotations
 
-import concurrent.futures
 import os
 import subprocess
 import sys
 from dataclasses import fields
 
-import pytest
 from live_server import ROOT, VLLM_ENV, free_port
 
-HARRY = {"name": "Harry Potter", "description": "the boy wizard of J.K. Rowling's novels"}
-ASK_NAME = "Who is Harry Potter? Begin your answer with his full name."
-INNOCENT = ["What is the capital of Italy?", "Name three primary colours."]
 
 
-def ask(server, key, question, max_tokens=24) -> str:
-    reply = server.client(key).chat.completions.create(
-        model="SmolLM2-135M-Instruct", messages=[{"role": "user", "content": question}], temperature=0,
-        max_tokens=max_tokens)
-    return reply.choices[0].message.content
-
-
-def test_a_banned_row_never_writes_the_name_and_untriggered_rows_match_the_plain_engine(engine_server):
-    plain = engine_server.tenant_with()
-    banning = engine_server.tenant_with({"interventions": ["tokens"]}, [HARRY])  # bans alone, no instruction
-    jobs = [(plain, ASK_NAME), (banning, ASK_NAME)] + [(plain, q) for q in INNOCENT] + [(banning, q) for q in INNOCENT]
-    with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:  # one shared batch
-        answers = list(pool.map(lambda job: ask(engine_server, *job), jobs))
-    assert "potter" in answers[0].lower(), answers[0]  # the plain engine knows the name
-    assert "potter" not in answers[1].lower(), answers[1]  # the name and the surname are banned
-    n = len(INNOCENT)
-    assert answers[2:2 + n] == answers[2 + n:]  # rows that trigger nothing: byte-identical
+def test_healthz_says_loading_until_the_vllm_engine_is_up_and_checked(vllm_server):
+    assert vllm_server.health_seen[0] == (503, "loading")
+    assert vllm_server.health_seen[-1] == (200, "ok")
+    log = vllm_server.log_path.read_text()
+    assert "vLLM ready in" in log and "self-check" in log
 
 
 def _serve(tmp_path, env: dict, timeout: float = 600) -> tuple[int, str]:

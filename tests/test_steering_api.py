@@ -7,6 +7,7 @@ import concurrent.futures
 import sqlite3
 import time
 
+import pytest
 from live_server import start_server
 
 MODEL = "SmolLM2-135M-Instruct"
@@ -32,8 +33,13 @@ def ask(server, key, question, max_tokens=32) -> str:
     return reply.choices[0].message.content
 
 
-def test_steering_removes_the_facts_and_leaves_other_rows_identical(engine_server):
-    server = engine_server  # on both engines; on vLLM the vectors are computed through the engine too
+@pytest.fixture(scope="module")
+def server(engine_server):
+    """Both engines; on vLLM the vectors are computed through the engine itself."""
+    return engine_server
+
+
+def test_steering_removes_the_facts_and_leaves_other_rows_identical(server):
     base = server.tenant_with()
     steered = server.tenant_with({"interventions": ["steering"]})  # steering alone: no instruction, no bans
     with server.http(steered) as http:
