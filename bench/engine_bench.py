@@ -67,6 +67,13 @@ async def _load(args):
     vllm = build_engine(_settings(args, "vllm"), Metrics())
     await vllm.load()
     vllm.start()
+    import os
+
+    import torch
+
+    # The HF engine computes in this process, vLLM in its worker processes: say what each may use.
+    print(f"this process: {torch.get_num_threads()} torch threads on {len(os.sched_getaffinity(0))} cores; "
+          f"machine load {os.getloadavg()[0]:.1f}", flush=True)
     return hf, vllm
 
 
@@ -128,8 +135,10 @@ async def _interventions(args, vllm) -> None:
 async def _main(args) -> None:
     hf, vllm = await _load(args)
     try:
-        await _engines(args, hf, vllm)
-        await _interventions(args, vllm)
+        if args.part in ("all", "engines"):
+            await _engines(args, hf, vllm)
+        if args.part in ("all", "interventions"):
+            await _interventions(args, vllm)
     finally:
         hf.shutdown()
         vllm.shutdown()
@@ -144,6 +153,7 @@ def main(argv=None) -> None:
     parser.add_argument("--tensor-parallel-size", type=int, default=1)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 16])
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--part", choices=["all", "engines", "interventions"], default="all")
     parser.add_argument("--max-tokens", type=int, default=None)
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (1 if args.quick else 3)

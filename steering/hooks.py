@@ -116,6 +116,8 @@ class GatedSteering:
         self._tables: dict[int, _Table] = {}
         self._key: list[Mapping] | None = None  # the plan objects the tables were built from
         self._built: dict[int, _Table] = {}
+        self._spans: tuple | None = None  # the token spans `_tokens` was expanded for
+        self._tokens: dict[int, _Table] = {}
         self._owner = 0  # the thread that armed the hooks; forwards in other threads are untouched
         self._handles = [layer.register_forward_hook(self._hook(i)) for i, layer in enumerate(self.layers)]
 
@@ -137,8 +139,16 @@ class GatedSteering:
         if self._key is None or len(self._key) != len(plans) or any(a is not b for a, b in zip(self._key, plans)):
             self._built = self._build(plans)
             self._key = list(plans)
+            self._spans = None
         self._owner = threading.get_ident()
-        self._tables = self._built if spans is None else {k: _to_tokens(t, spans) for k, t in self._built.items()}
+        if spans is None:
+            self._tables = self._built
+            return
+        spans = tuple(spans)
+        if spans != self._spans:  # decode steps of an unchanged batch keep their spans
+            self._tokens = {k: _to_tokens(t, spans) for k, t in self._built.items()}
+            self._spans = spans
+        self._tables = self._tokens
 
     def clear(self) -> None:
         """Disarms the hooks (the built tables are kept for the next identical batch)."""
