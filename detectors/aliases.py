@@ -15,6 +15,48 @@ carpenter mason taylor turner walker wood woods stone hill hall field price rose
 ford banks church bishop page day west north south east love hope star stars moon sun river lake city
 """.split())
 _TITLES = {"mr", "mrs", "ms", "dr", "sir", "prof", "professor", "president", "king", "queen", "saint"}
+# Function words: an alias that is one of them (or nothing at all once normalized) would fire on
+# almost any text ("Who is it?").
+STOP_WORDS = frozenset("""
+a an the and or but nor not no yes so if then than as at by for from in into of off on onto out over to up
+upon with without about above after before below between during under until via per is am are was were be
+been being do does did done have has had having can could shall should will would may might must i me my
+you your yours he him his she her hers it its we us our ours they them their theirs this that these
+those who whom whose what which when where why how all any each every some such own same other there here
+just also too very only s t d ll m re ve o y
+""".split())
+# Words that say what kind of thing a name is ("Amazon River", "Mount Everest", "Acme Corporation"):
+# the name's remaining word is its distinctive head.
+_DESIGNATORS = frozenset("""
+mount mt mountain mountains range peak volcano river lake ocean sea bay gulf strait channel island islands
+isle peninsula desert canyon valley falls waterfall glacier forest jungle park reef cape coast delta basin
+plateau street avenue road bridge tower castle palace cathedral temple abbey museum stadium airport station
+square university college school institute company corporation corp inc incorporated ltd llc plc group
+foundation empire kingdom republic state province county city town village
+""".split())
+
+
+def unmatchable(text: str) -> str | None:
+    """Why `text` cannot serve as a name, alias or forbidden string, or None when it can."""
+    norm = normalize(text)
+    if not norm:
+        return "it has no letters or digits once invisible characters and punctuation are removed"
+    if norm in STOP_WORDS:
+        return f"it reads as the everyday word '{norm}'"
+    return None
+
+
+def head_words(name: str, aliases: Sequence[str] = ()) -> list[str]:
+    """The distinctive word of a name made of it and designators ("Amazon" of "Amazon River"), when
+    it is not an alias already: a mention of it alone may mean the target, or something else."""
+    words = name.split()
+    if not 2 <= len(words) <= 3:
+        return []
+    heads = [w for w in words if w.lower() not in _DESIGNATORS | _COMMON_WORDS | STOP_WORDS]
+    if len(heads) != 1 or not heads[0][:1].isalpha() or len(heads[0]) < 3:
+        return []
+    known = {normalize(a) for a in (name, *aliases)}
+    return [] if normalize(heads[0]) in known else heads
 
 
 def _person_like(words: list[str]) -> bool:
@@ -30,7 +72,8 @@ def expand_aliases(name: str, aliases: Sequence[str] = ()) -> list[str]:
     words = name.split()
     if _person_like(words):
         surname = words[-1]
-        if surname.lower() not in _COMMON_WORDS and words[0].lower() not in _TITLES:
+        if unmatchable(surname) is None and surname.lower() not in _COMMON_WORDS | _DESIGNATORS \
+                and words[0].lower() not in _TITLES:
             base.append(surname)
     out: list[str] = []
     seen: set[str] = set()
@@ -79,8 +122,12 @@ _COMMON_SENSES = ("a {w} at work", "the {w}'s tools", "what a {w} does")
 
 
 def near_misses(name: str) -> list[str]:
-    """Prompts about other things that share a word with a person-like or one-word name."""
+    """Prompts about other things that share a word with a person-like or one-word name, or with
+    the distinctive head of a designated one ("Amazon" of "Amazon River")."""
     words = name.split()
+    heads = head_words(name)
+    if heads:
+        words = heads
     if _person_like(words):
         first, last = words[0], words[-1]
         others = [f"{first} {s}" for s in _OTHER_LAST] + [f"{f} {last}" for f in _OTHER_FIRST]

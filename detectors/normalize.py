@@ -14,12 +14,15 @@ import unicodedata
 
 from unidecode import unidecode
 
-# Invisible characters that split a word for a matcher but not for a reader.
+# Invisible characters that split a word for a matcher but not for a reader: zero-width and
+# formatting characters, control characters ("Ever\x00est") and lone surrogate halves.
+_CONTROLS = [c for c in range(0x00, 0xA0) if (c < 0x20 and chr(c) not in "\t\n\r") or c >= 0x7F]
 _INVISIBLE = dict.fromkeys(
     [*range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x2060, 0x2065), *range(0xFE00, 0xFE10),
-     0x00AD, 0x034F, 0x180E, 0xFEFF],
+     *range(0xD800, 0xE000), *_CONTROLS, 0x00AD, 0x034F, 0x180E, 0xFEFF],
     None,
 )
+_ASCII_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b",
                        "@": "a", "$": "s", "!": "i", "|": "l"})
 _LEET_CHARS = frozenset("0134578@$!|")
@@ -46,13 +49,13 @@ def _unmask_lookalikes(text: str) -> str:
 
 def _fold(text: str) -> tuple[str, list[int] | None]:
     """Lowercase ASCII for the whole text, and the raw index of each folded char (None: identity)."""
-    if text.isascii():
+    if text.isascii() and not _ASCII_CONTROL.search(text):
         return text.lower(), None
     chars: list[str] = []
     origin: list[int] = []
     for i, ch in enumerate(_unmask_lookalikes(text)):
         if ch.isascii():
-            out = ch.lower()
+            out = ch.lower().translate(_INVISIBLE)
         else:
             ch = unicodedata.normalize("NFKC", ch).translate(_INVISIBLE)
             out = unidecode(ch).casefold() if ch else ""

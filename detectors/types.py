@@ -26,3 +26,7 @@ class Detection:
     score: float  # 0..1
     method: str  # "lexical" | "semantic"
     threshold: float
+
+
+class DetectionTooLarge(ValueError):
+    """A conversation past the detector's work bounds: refuse it, never serve it unchecked."""

@@ -42,7 +42,7 @@ class Settings:
     admin_key: str | None = None  # set LETHE_ADMIN_KEY; without it the admin API is closed
     db_path: Path | None = None  # SQLite file; default <cache_dir>/lethe.db
     max_targets_per_tenant: int = 100_000
-    requests_per_minute: int = 1200  # per tenant, chat + completions; 0 = unlimited
+    requests_per_minute: int = 1200  # per tenant: chat, completions and /detect (each buys model or detector time); 0 = unlimited
     target_writes_per_minute: int = 600  # per tenant, forget-target create/update/delete/toggle
     # The response policy tenants get unless they override it (gateway/policy.py).
     interventions: list[str] = field(default_factory=lambda: ResponsePolicy().as_dict()["interventions"])

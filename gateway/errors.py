@@ -40,6 +40,12 @@ def detector_unavailable() -> APIError:
                     type="service_unavailable", code="detector_unavailable", headers={"Retry-After": "5"})
 
 
+def detection_too_large(reason: object) -> APIError:
+    # Refused rather than served unchecked, whatever the tenant's on_detector_error says.
+    return APIError(400, f"This conversation is too large to check for forget targets: {reason}.", param="messages",
+                    code="detection_limit_exceeded")
+
+
 def error_response(err: APIError) -> JSONResponse:
     return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
 

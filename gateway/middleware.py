@@ -1,4 +1,5 @@
-"""ASGI middleware: body size limit, per-request metrics and a structured access log.
+"""ASGI middleware: body size limit, JSON bodies whatever their content type, per-request metrics
+and a structured access log.
 
 Written as plain ASGI (not BaseHTTPMiddleware) so streaming responses pass through untouched.
 """
@@ -20,6 +21,19 @@ class BodyTooLarge(Exception):
     pass
 
 
+# What `curl -d` and bare clients send; every body this API takes is JSON, so it is read as JSON
+# (as OpenAI's API does) and a body that is not JSON still gets the usual 400.
+_NOT_DECLARED = (b"", b"application/x-www-form-urlencoded", b"text/plain")
+
+
+def _as_json(scope) -> dict:
+    headers = [(k, v) for k, v in scope.get("headers") or [] if k != b"content-type"]
+    declared = dict(scope.get("headers") or []).get(b"content-type", b"")
+    if declared.split(b";")[0].strip().lower() not in _NOT_DECLARED:
+        return scope
+    return {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+
+
 class GatewayMiddleware:
     def __init__(self, app, metrics: Metrics, max_body_bytes: int):
         self.app = app
@@ -39,6 +53,7 @@ class GatewayMiddleware:
             status["code"] = 413
             return self._record(scope, status["code"], started, request_id)
         received = 0
+        scope = _as_json(scope)
 
         async def limited_receive():
             nonlocal received

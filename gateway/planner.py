@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from detectors.aliases import expand_aliases
-from detectors.types import Detection, Message
+from detectors.types import Detection, DetectionTooLarge, Message
 from filters import GuardPatterns, GuardPlan, compile_banned
 
 from .engines.base import RowPlan
-from .errors import detector_unavailable
+from .errors import detection_too_large, detector_unavailable
 from .failpoints import failpoint
 from .policy import IGNORANCE_SENTENCE, ResponsePolicy
 from .registry import Registry
@@ -79,6 +79,8 @@ class Planner:
         policy = self.policy_for(tenant)
         try:
             result = await asyncio.to_thread(self.detect, tenant.id, messages)
+        except DetectionTooLarge as exc:
+            raise detection_too_large(exc) from None
         except Exception:
             log.exception("detection failed for tenant %s", tenant.id)
             if policy.on_detector_error == "open":
@@ -121,6 +123,8 @@ class Planner:
         def judge(answer: str) -> bool:
             try:
                 found = self.detect(tenant_id, [*messages, {"role": "assistant", "content": answer}])
+            except DetectionTooLarge:
+                return True  # an answer too long to check is cut, never streamed unchecked
             except Exception:
                 log.exception("answer detection failed for tenant %s", tenant_id)
                 return policy.on_detector_error == "closed"

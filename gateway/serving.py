@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from contextlib import aclosing
@@ -20,10 +21,16 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from .config import Settings
 from .engines.base import (Engine, EngineOverloaded, GenerationOutput, GenerationRequest, RowOutputs, RowPlan,
-                           SamplingParams, TokenLogprob)
+                           SamplingParams, StructuredOutput, TokenLogprob)
 from .errors import APIError, bad_request
 from .metrics import Metrics
-from .protocol import ChatCompletionRequest, CompletionRequest
+from .protocol import ChatCompletionRequest, CompletionRequest, JsonObjectFormat, JsonSchemaFormat
+from filters.grammar import GrammarError
+
+from .tools import Call, CallBuffer, ToolUse, call_text, history_content, json_text
+
+log = logging.getLogger("lethe.serving")
+_LOGGED_IGNORED: set[str] = set()
 
 
 class Planner(Protocol):
@@ -44,6 +51,7 @@ class _Choice:
     finish_reason: str | None = None
     tokens: int = 0
     logprobs: list[TokenLogprob] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
 
 
 @dataclass
@@ -53,6 +61,9 @@ class _Job:
     prompt_ids: list[int]
     plan: RowPlan | None
     first_index: int
+    # The prompt as the client sent it: what usage reports, so nothing Lethe adds (an instruction
+    # to a triggered row) shows in the bill.
+    client_tokens: int
 
 
 class Serving:
@@ -73,18 +84,42 @@ class Serving:
     async def chat(self, req: ChatCompletionRequest, tenant, http: Request):
         self._check_model(req.model)
         self._check_open()
-        messages = [{"role": _template_role(m.role), "content": m.text()} for m in req.messages]
-        messages, plan = await self.planner.plan(tenant, messages)
-        prompt_ids = self.engine.render_chat(messages)
+        _log_ignored(req)
+        tools = _tool_use(req)
+        messages = _conversation(req)
+        # The tool definitions are part of the conversation detection reads, whoever renders them.
+        preamble = {"role": "system", "content": tools.preamble()} if tools is not None else None
+        if preamble is not None:
+            messages.insert(0, preamble)
         top = req.top_logprobs or 0
         if top and not req.logprobs:
             raise bad_request("top_logprobs requires logprobs to be true", param="top_logprobs")
-        params = self._sampling(req, len(prompt_ids), req.max_completion_tokens or req.max_tokens, bool(req.logprobs), top)
-        jobs = [_Job(prompt_ids, plan, 0)]
+        native = tools is not None and getattr(self.engine, "native_tools", False)
+
+        def render(conversation):
+            if native:
+                return self.engine.render_chat([m for m in conversation if m is not preamble], tools.definitions())
+            return self.engine.render_chat(conversation)
+
+        # Cheap checks first: text that cannot be served never reaches the detector.
+        client_ids = await asyncio.to_thread(render, messages)  # long text: off the event loop
+        structured, param = _structured(req, tools)
+        params = replace(self._sampling(req, len(client_ids), req.max_completion_tokens or req.max_tokens,
+                                        bool(req.logprobs), top), structured=structured)
+        planned, plan = await self.planner.plan(tenant, messages)
+        prompt_ids = client_ids if planned is messages else render(planned)
+        params = self._fit(params, prompt_ids, client_ids)
+        jobs = [_Job(prompt_ids, plan, 0, len(client_ids))]
         response_id = f"chatcmpl-{uuid.uuid4().hex}"
+        # A forgotten name spelled in JSON escapes passes the stream guard; decoded JSON is checked
+        # again at the end, so a guarded JSON answer is sent whole rather than streamed.
+        hold = structured is not None and plan is not None and plan.guard is not None
+        answers = _Answers(tools, plan, hold)
         if req.stream:
-            return self._stream(http, response_id, "chat.completion.chunk", jobs, req, params, self._chat_chunk)
-        choices, prompt_tokens = await self._collect_all(http, jobs, req.n, params)
+            return self._stream(http, response_id, "chat.completion.chunk", jobs, req, params, answers, param)
+        choices, prompt_tokens = await self._collect_all(http, jobs, req.n, params, param)
+        for c in choices:
+            await answers.settle(c)
         return JSONResponse(
             self._envelope(response_id, "chat.completion", [self._chat_choice(c, params.logprobs) for c in choices],
                            _usage(prompt_tokens, choices))
@@ -93,24 +128,48 @@ class Serving:
     async def completions(self, req: CompletionRequest, tenant, http: Request):
         self._check_model(req.model)
         self._check_open()
-        if req.echo:
-            raise bad_request("echo is not supported", param="echo")
+        _log_ignored(req)
+        if req.suffix:
+            raise bad_request("suffix (fill-in-the-middle) is not supported by this model", param="suffix")
+        if req.best_of is not None and req.best_of != req.n:
+            # Picking the best of more candidates than are returned needs ranking we do not do.
+            raise bad_request(f"best_of must equal n ({req.n}); ranking extra candidates is not supported",
+                              param="best_of")
         jobs: list[_Job] = []
         params = None
+        echoes: dict[int, str] = {}
         for i, prompt in enumerate(req.prompts()):
-            messages, plan = await self.planner.plan(tenant, [{"role": "user", "content": prompt}])
+            if isinstance(prompt, list):
+                self._check_token_ids(prompt, "prompt")
+                text = self.engine.tokenizer.decode(prompt)
+                client_ids = list(prompt)
+            else:
+                text = prompt
+                client_ids = await asyncio.to_thread(self.engine.encode, prompt)
+            if not client_ids:
+                raise bad_request("prompt must not be empty", param="prompt")
+            job_params = self._sampling(req, len(client_ids), req.max_tokens, req.logprobs is not None, req.logprobs or 0,
+                                        default_max=16)
+            messages, plan = await self.planner.plan(tenant, [{"role": "user", "content": text}])
             # The planner may add an instruction; a raw completion has nowhere to put it but before the text.
             prefix = "".join(m["content"] + "\n\n" for m in messages[:-1])
-            ids = self.engine.encode(prefix + prompt)
-            if not ids:
-                raise bad_request("prompt must not be empty", param="prompt")
-            job_params = self._sampling(req, len(ids), req.max_tokens, req.logprobs is not None, req.logprobs or 0, default_max=16)
+            if not prefix:
+                ids = client_ids
+            elif isinstance(prompt, list):
+                ids = self.engine.encode(prefix) + client_ids
+            else:
+                ids = self.engine.encode(prefix + prompt)
+            job_params = self._fit(job_params, ids, client_ids)
             params = params or job_params
-            jobs.append(_Job(ids, plan, i * req.n))
+            jobs.append(_Job(ids, plan, i * req.n, len(client_ids)))
+            if req.echo:  # the caller's own prompt, never the instruction Lethe put before it
+                echoes.update({i * req.n + j: text for j in range(req.n)})
         response_id = f"cmpl-{uuid.uuid4().hex}"
         if req.stream:
-            return self._stream(http, response_id, "text_completion", jobs, req, params, self._completion_chunk)
+            return self._stream(http, response_id, "text_completion", jobs, req, params, _Echo(echoes))
         choices, prompt_tokens = await self._collect_all(http, jobs, req.n, params)
+        for c in choices:
+            c.text = echoes.get(c.index, "") + c.text
         return JSONResponse(
             self._envelope(response_id, "text_completion", [self._completion_choice(c, params.logprobs) for c in choices],
                            _usage(prompt_tokens, choices))
@@ -122,14 +181,24 @@ class Serving:
         if model != self.engine.model_name:
             raise APIError(404, f"The model '{model}' does not exist.", param="model", code="model_not_found")
 
-    def _sampling(self, req, prompt_len: int, max_tokens: int | None, logprobs: bool, top: int,
-                  default_max: int | None = None) -> SamplingParams:
+    def _check_token_ids(self, ids, param: str) -> None:
+        size = len(self.engine.tokenizer)
+        bad = next((t for t in ids if not 0 <= int(t) < size), None)
+        if bad is not None:
+            raise bad_request(f"token id {bad} is outside the vocabulary (0..{size - 1})", param=param)
+
+    def check_context(self, prompt_len: int) -> None:
         limit = self.engine.max_model_len
         if prompt_len >= limit:
             raise bad_request(
                 f"This model's maximum context length is {limit} tokens, but the prompt has {prompt_len} tokens.",
                 param="messages", code="context_length_exceeded",
             )
+
+    def _sampling(self, req, prompt_len: int, max_tokens: int | None, logprobs: bool, top: int,
+                  default_max: int | None = None) -> SamplingParams:
+        limit = self.engine.max_model_len
+        self.check_context(prompt_len)
         room = limit - prompt_len
         if max_tokens is not None and max_tokens > room:
             raise bad_request(
@@ -145,9 +214,41 @@ class Serving:
             stop=req.stop_list(),
             logprobs=logprobs,
             top_logprobs=top,
+            top_k=max(req.top_k or 0, 0),
+            min_p=req.min_p or 0.0,
+            presence_penalty=req.presence_penalty or 0.0,
+            frequency_penalty=req.frequency_penalty or 0.0,
+            repetition_penalty=req.repetition_penalty or 1.0,
+            logit_bias=self._logit_bias(req.logit_bias),
         )
 
-    def _generations(self, jobs: Sequence[_Job], n: int, params: SamplingParams) -> list[tuple[int, RowOutputs]]:
+    def _fit(self, params: SamplingParams, prompt_ids: list[int], client_ids: list[int]) -> SamplingParams:
+        """`params` for the prompt as planned, which may be longer than the client's by an instruction.
+
+        The completion keeps the room the client asked for where the context allows. Where the
+        added text leaves no room at all (a prompt within a few dozen tokens of the limit), the
+        request is refused with the context error in the client's own numbers: closed, not unguarded.
+        """
+        room = self.engine.max_model_len - len(prompt_ids)
+        if room < 1:
+            raise bad_request(
+                f"This model's maximum context length is {self.engine.max_model_len} tokens, but the prompt has "
+                f"{len(client_ids)} tokens and leaves no room for the completion.",
+                param="messages", code="context_length_exceeded",
+            )
+        return params if params.max_tokens <= room else replace(params, max_tokens=room)
+
+    def _logit_bias(self, bias: dict[str, float] | None) -> tuple[tuple[int, float], ...]:
+        items = []
+        for key, value in (bias or {}).items():
+            if not (key.strip().isascii() and key.strip().isdigit()):
+                raise bad_request(f"logit_bias keys must be token ids, got {key!r}", param="logit_bias")
+            items.append((int(key), float(value)))
+        self._check_token_ids([t for t, _ in items], "logit_bias")
+        return tuple(sorted(items))
+
+    def _generations(self, jobs: Sequence[_Job], n: int, params: SamplingParams,
+                     param: str | None = None) -> list[tuple[int, RowOutputs]]:
         streams = []
         for job in jobs:
             self.metrics.prompt_tokens.inc(len(job.prompt_ids))
@@ -161,10 +262,13 @@ class Serving:
                     # Queued now, before any response starts: a full queue is a plain 429.
                     _close(streams)
                     raise _overloaded(exc) from None
+                except GrammarError as exc:
+                    _close(streams)
+                    raise bad_request(str(exc), param=param) from None
         return streams
 
-    async def _collect_all(self, http: Request, jobs, n, params) -> tuple[list[_Choice], int]:
-        streams = self._generations(jobs, n, params)
+    async def _collect_all(self, http: Request, jobs, n, params, param=None) -> tuple[list[_Choice], int]:
+        streams = self._generations(jobs, n, params, param)
         work = asyncio.ensure_future(asyncio.gather(*(_collect(i, s) for i, s in streams)))
         gone = asyncio.ensure_future(_disconnected(http))
         try:
@@ -176,14 +280,14 @@ class Serving:
             _close(streams)
             raise asyncio.CancelledError()
         choices = work.result()
-        return sorted(choices, key=lambda c: c.index), sum(len(j.prompt_ids) for j in jobs)
+        return sorted(choices, key=lambda c: c.index), sum(j.client_tokens for j in jobs)
 
     # ---- streaming ----------------------------------------------------------------------------
 
-    def _stream(self, http, response_id, object_name, jobs, req, params, chunk):
-        streams = self._generations(jobs, req.n, params)
+    def _stream(self, http, response_id, object_name, jobs, req, params, shaper, param=None):
+        streams = self._generations(jobs, req.n, params, param)
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        prompt_tokens = sum(len(j.prompt_ids) for j in jobs)
+        prompt_tokens = sum(j.client_tokens for j in jobs)
         created = int(time.time())
         started = time.perf_counter()
 
@@ -208,7 +312,8 @@ class Serving:
                         if first_token and out.text:
                             self.metrics.time_to_first_token.observe(time.perf_counter() - started)
                             first_token = False
-                        yield sse([chunk(index, out, params.logprobs)])
+                        async for piece in shaper.chunks(index, out, params.logprobs):
+                            yield sse([piece])
             finally:  # the client may leave at any yield, even before the first output was read
                 _close(streams)
             if include_usage:
@@ -228,7 +333,10 @@ class Serving:
 
     @staticmethod
     def _chat_choice(c: _Choice, logprobs: bool) -> dict:
-        return {"index": c.index, "message": {"role": "assistant", "content": c.text},
+        message = {"role": "assistant", "content": c.text or (None if c.calls else "")}
+        if c.calls:
+            message["tool_calls"] = [call.wire() for call in c.calls]
+        return {"index": c.index, "message": message,
                 "logprobs": _chat_logprobs(c.logprobs) if logprobs else None, "finish_reason": c.finish_reason}
 
     @staticmethod
@@ -236,24 +344,159 @@ class Serving:
         return {"index": c.index, "text": c.text, "logprobs": _completion_logprobs(c.logprobs) if logprobs else None,
                 "finish_reason": c.finish_reason}
 
-    @staticmethod
-    def _chat_chunk(index: int, out: GenerationOutput, logprobs: bool) -> dict:
-        delta = {"content": out.text} if out.text else {}
-        return {"index": index, "delta": delta, "logprobs": _chat_logprobs(out.logprobs) if logprobs else None,
-                "finish_reason": out.finish_reason}
 
-    @staticmethod
-    def _completion_chunk(index: int, out: GenerationOutput, logprobs: bool) -> dict:
-        return {"index": index, "text": out.text,
-                "logprobs": _completion_logprobs(out.logprobs) if logprobs else None, "finish_reason": out.finish_reason}
+
+class _Answers:
+    """Turns a chat row's raw answer into what the client gets: content and tool calls, with
+    decoded JSON checked by the row's guard. One per request; streams keep a buffer per choice."""
+
+    def __init__(self, tools: ToolUse | None, plan: RowPlan | None, hold: bool):
+        self.tools, self.plan, self.hold = tools, plan, hold
+        self._buffers: dict[int, CallBuffer] = {}
+
+    async def settle(self, c: _Choice) -> None:
+        """Non-stream: parses calls out of a finished choice's text and checks them."""
+        if c.finish_reason not in ("stop", "length"):
+            return
+        if self.tools is not None:
+            content, calls = self.tools.parse(c.text)
+            if calls:
+                c.text, c.calls, c.finish_reason = content or "", calls, "tool_calls"
+        if await self._leaks(c.text if self.hold else None, c.calls):
+            c.text, c.calls, c.finish_reason = self._cut()
+
+    async def chunks(self, index: int, out: GenerationOutput, logprobs: bool):
+        lp = _chat_logprobs(out.logprobs) if logprobs else None
+        if self.tools is None and not self.hold:
+            if out.text or lp or out.finish_reason:
+                yield {"index": index, "delta": {"content": out.text} if out.text else {}, "logprobs": lp,
+                       "finish_reason": out.finish_reason}
+            return
+        buffer = self._buffers.setdefault(index, CallBuffer(self.tools, self.hold))
+        text = buffer.feed(out.text)
+        reason = out.finish_reason
+        calls: list[Call] = []
+        if reason is not None:
+            rest, calls = buffer.finish()
+            if reason not in ("stop", "length"):
+                calls = []
+            elif await self._leaks(text + rest if self.hold else None, calls):
+                text, calls, reason = self._cut()
+                rest = ""
+            text += rest
+        if text or lp:
+            yield {"index": index, "delta": {"content": text} if text else {}, "logprobs": lp, "finish_reason": None}
+        for k, call in enumerate(calls):
+            # The name first, the arguments after: the shape the SDKs assemble from deltas.
+            yield {"index": index, "delta": {"tool_calls": [{"index": k, "id": call.id, "type": "function",
+                                                             "function": {"name": call.name, "arguments": ""}}]},
+                   "logprobs": None, "finish_reason": None}
+            yield {"index": index, "delta": {"tool_calls": [{"index": k, "function": {"arguments": call.arguments}}]},
+                   "logprobs": None, "finish_reason": None}
+        if reason is not None:
+            yield {"index": index, "delta": {}, "logprobs": None,
+                   "finish_reason": "tool_calls" if calls else reason}
+
+    async def _leaks(self, json_answer: str | None, calls: list[Call]) -> bool:
+        guard = self.plan.guard if self.plan is not None else None
+        if guard is None:
+            return False
+        texts = [call_text(c) for c in calls]
+        if json_answer is not None:
+            texts.append(json_text(json_answer) or "")
+        texts = [t for t in texts if t]
+        if not texts:
+            return False
+
+        def scan() -> bool:
+            for text in texts:
+                state = guard.start()
+                if state.feed(text).tripped:
+                    return True
+                state.finish()
+                if state.tripped:
+                    return True
+            return False
+
+        return await asyncio.to_thread(scan)  # the guard's judge may run detection
+
+    def _cut(self) -> tuple[str, list[Call], str]:
+        """Nothing of a leaking call or JSON answer is sent: content_filter, or the policy's sentence."""
+        if self.plan is not None and self.plan.refusal_text is not None and not self.hold:
+            return self.plan.refusal_text, [], "stop"
+        return "", [], "content_filter"
+
+
+class _Echo:
+    """Text completion chunks, the prompt first when `echo` asks for it."""
+
+    def __init__(self, echoes: dict[int, str]):
+        self._pending = dict(echoes)
+
+    async def chunks(self, index: int, out: GenerationOutput, logprobs: bool):
+        yield {"index": index, "text": self._pending.pop(index, "") + out.text,
+               "logprobs": _completion_logprobs(out.logprobs) if logprobs else None, "finish_reason": out.finish_reason}
 
 
 # ---- helpers -------------------------------------------------------------------------------------
 
 
-def _template_role(role: str) -> str:
+def template_role(role: str) -> str:
     # "developer" is OpenAI's newer name for the system role; chat templates know only "system".
-    return "system" if role == "developer" else role
+    # "function" is the legacy name of a tool result.
+    return {"developer": "system", "function": "tool"}.get(role, role)
+
+
+def _conversation(req: ChatCompletionRequest) -> list[dict[str, str]]:
+    """The messages as the template and the detector read them: text, earlier calls written out."""
+    messages = []
+    for i, m in enumerate(req.messages):
+        unsupported = m.unsupported_part()
+        if unsupported is not None:
+            j, kind = unsupported
+            raise bad_request(f"content parts of type '{kind}' are not supported: the served model reads text only",
+                              param=f"messages[{i}].content[{j}]", code="unsupported_content")
+        content = m.text()
+        if m.role == "assistant" and m.calls():
+            content = history_content(content, m.calls())
+        messages.append({"role": template_role(m.role), "content": content})
+    return messages
+
+
+def _tool_use(req: ChatCompletionRequest) -> ToolUse | None:
+    functions = req.tool_defs()
+    choice = req.choice_of_tool()
+    param = "tool_choice" if req.tool_choice is not None else "function_call"
+    if choice == "none":
+        return None
+    if not functions:
+        raise bad_request(f"{param} '{choice}' needs tools", param=param)
+    if choice not in ("auto", "required") and choice not in {f.name for f in functions}:
+        raise bad_request(f"tool_choice names '{choice}', which is not among the tools", param=param)
+    if len({f.name for f in functions}) != len(functions):
+        raise bad_request("tool names must be unique", param="tools")
+    return ToolUse(tuple(functions), choice, req.parallel_tool_calls is not False)
+
+
+def _structured(req: ChatCompletionRequest, tools: ToolUse | None) -> tuple[StructuredOutput | None, str | None]:
+    """The grammar of the answer and the parameter that asked for it (named in a schema error)."""
+    if tools is not None and tools.constrained:
+        return StructuredOutput(json=tools.call_schema()), "tools"
+    fmt = req.response_format
+    if isinstance(fmt, JsonObjectFormat):
+        return StructuredOutput(json_object=True), "response_format"
+    if isinstance(fmt, JsonSchemaFormat):
+        schema = fmt.json_schema.schema_ or {"type": "object"}
+        return StructuredOutput(json=json.dumps(schema)), "response_format.json_schema.schema"
+    return None, None
+
+
+def _log_ignored(req) -> None:
+    """Parameters with no meaning here are accepted; each is logged once per process."""
+    for name in req.ignored_fields():
+        if name not in _LOGGED_IGNORED:
+            _LOGGED_IGNORED.add(name)
+            log.info("accepting and ignoring the parameter '%s' (no meaning for a self-hosted model)", name)
 
 
 def _with_seed(params: SamplingParams, seed: int) -> SamplingParams:

@@ -40,7 +40,8 @@ def detector():
     det.names = {f"ft_{i}": r["name"] for i, r in enumerate(TARGETS)}
     # One batched pass over every sentence window of the set (the detector caches embeddings):
     # far faster than embedding text by text.
-    det.embedder.encode(sorted({w for r in SET if "text" in r for w in spans([Message("user", r["text"])], det.config)}))
+    det.embedder.encode(sorted({w for r in SET if "text" in r for w in spans([Message("user", r["text"])], det.config)}),
+                        scope="tenant-a")
     det.fired = lru_cache(maxsize=None)(lambda text: frozenset(
         det.names[d.target_id] for d in det.detect([Message("user", text)], ["tenant-a", "global"], set(det.names))))
     return det
@@ -185,3 +186,116 @@ def test_an_answer_is_judged_in_the_sense_the_conversation_gave_the_name(detecto
                                      ("assistant", "Bruno Mars is an American singer and songwriter."))
     assert "Paris" not in detected_in(detector, ("user", "Who is Paris Hilton?"),
                                       ("assistant", "Paris Hilton is an American media personality."))
+
+
+def _misspell(word: str, rng) -> str:
+    i = rng.randrange(1, len(word) - 1)
+    return rng.choice([word[:i] + word[i + 1:], word[:i] + word[i + 1] + word[i] + word[i + 2:],
+                       word[:i] + rng.choice("aeiou") + word[i:]])
+
+
+def test_one_owners_registrations_and_deletions_never_change_anothers_detection(detector):
+    """Three owners with invented names; B and C register A's names, their misspellings and their
+    fragments, then delete them: A's (and B's) detections stay exactly what they were."""
+    import random
+
+    rng = random.Random(15)
+    syllables = ["vor", "qua", "len", "thi", "mar", "zel", "dro", "ska", "per", "nix", "tal", "bri", "gun", "sol"]
+
+    def invented(k: int) -> str:
+        return " ".join("".join(rng.sample(syllables, 3)).capitalize() for _ in range(k))
+
+    det = Detector(embedder=detector.embedder)
+    names = {owner: [invented(rng.choice([1, 2])) for _ in range(3)] for owner in "AB"}
+    for owner, owned in names.items():
+        for i, name in enumerate(owned):
+            det.add(TargetSpec(f"{owner}{i}", owner, name, tuple(expand_aliases(name)), f"someone called {name}"))
+    misspelled = {owner: [_misspell(name.split()[-1], rng) for name in owned] for owner, owned in names.items()}
+    probes = {owner: [f"Who is {word}?" for word in misspelled[owner]] +
+              [f"Tell me about {name}." for name in owned] +
+              [f"What did {name.split()[-1][:3]}-{name.split()[-1][3:]} do?" for name in owned]
+              for owner, owned in names.items()}
+
+    def results(owner: str) -> list:
+        active = {f"{owner}{i}" for i in range(3)}
+        return [sorted((d.target_id, d.method, round(d.score, 3)) for d in det.detect([Message("user", text)], [owner, "global"], active))
+                for text in probes[owner]]
+
+    before = {owner: results(owner) for owner in "AB"}
+    assert sum(map(len, before["A"])) >= 6  # misspelled and split names of A's fire for A
+
+    planted: list[str] = []
+    for step in range(12):
+        owner = rng.choice("BC")
+        k = rng.randrange(3)
+        victim = names["A"][k].split()[-1]
+        # The very misspelling A's users write, another one, A's own name, or a fragment of it.
+        alias = rng.choice([misspelled["A"][k], misspelled["A"][k], _misspell(victim, rng), victim, victim[:3], victim[3:]])
+        if planted and rng.random() < 0.3:
+            det.remove(planted.pop(rng.randrange(len(planted))))
+        else:
+            target_id = f"{owner}x{step}"
+            det.add(TargetSpec(target_id, owner, alias, tuple(expand_aliases(alias)), "a rival's registration"))
+            planted.append(target_id)
+        assert results("A") == before["A"], (step, alias)
+    for target_id in planted:
+        det.remove(target_id)
+    assert results("A") == before["A"] and results("B") == before["B"]
+
+
+EVASION_TARGETS = {
+    "Marie Curie": "the physicist and chemist who discovered radium", "Charles Darwin": "the naturalist who proposed evolution by natural selection",
+    "Mount Everest": "the highest mountain on Earth, in the Himalayas", "Microsoft": "the software company that makes Windows",
+    "Amazon River": "the largest river in South America", "Albert Einstein": "the physicist who developed the theory of relativity",
+    "Google": "the search engine company", "Mississippi River": "the major river of North America",
+    "Isaac Newton": "the English physicist who formulated the laws of motion", "Kilimanjaro": "the highest mountain in Africa",
+    "Louis Pasteur": "the French chemist who invented pasteurisation",
+}
+
+
+@pytest.fixture(scope="module")
+def evasion_detector(detector):
+    det = Detector(embedder=detector.embedder)
+    det.add_many([TargetSpec(name, "tenant-e", name, tuple(expand_aliases(name)), description,
+                             tuple(probe_prompts(name, description))) for name, description in EVASION_TARGETS.items()]
+                 + [TargetSpec("Amazon", "tenant-amazon", "Amazon", tuple(expand_aliases("Amazon")),
+                               "the online retailer and cloud computing company", ())])
+
+    def fired(text: str, owner: str = "tenant-e") -> set[str]:
+        active = {*EVASION_TARGETS, "Amazon"}
+        return {d.target_id for d in det.detect([Message("user", text)], [owner], active)}
+
+    return fired
+
+
+@pytest.mark.parametrize("text, target", [
+    # Split inside the name by a hyphen, a dot or a space (the issue's cases, then held-out ones).
+    ("Who discovered radium, Marie Cu-rie?", "Marie Curie"), ("What did Dar-win write?", "Charles Darwin"),
+    ("How tall is Ever-est?", "Mount Everest"), ("Who founded Micro soft?", "Microsoft"),
+    ("Who is Albert Ein-stein?", "Albert Einstein"), ("What is Goo gle?", "Google"),
+    ("What did Sir Isaac New.ton discover?", "Isaac Newton"), ("How high is Kili-manjaro?", "Kilimanjaro"),
+    ("What did Louis Pas teur invent?", "Louis Pasteur"),
+    # A capitalised neighbour that is a title or part of the same thing.
+    ("Who founded Microsoft Corporation?", "Microsoft"), ("What did Madame Curie discover?", "Marie Curie"),
+    ("Who started Google Inc?", "Google"), ("What did Monsieur Pasteur discover?", "Louis Pasteur"),
+    ("What did Herr Einstein say about time?", "Albert Einstein"),
+    # The distinctive head of a designated name, in the target's own context.
+    ("Which countries does the Amazon flow through?", "Amazon River"), ("Where does the Mississippi begin?", "Mississippi River"),
+])
+def test_split_and_qualified_names_are_detected(evasion_detector, text, target):
+    assert target in evasion_detector(text)
+
+
+@pytest.mark.parametrize("text, target, owner", [
+    ("Is Amazon the company profitable?", "Amazon River", "tenant-e"),
+    ("What does Amazon Prime cost?", "Amazon River", "tenant-e"),
+    ("What is the length of the Amazon River?", "Amazon", "tenant-amazon"),
+    ("Was Erasmus Darwin a poet?", "Charles Darwin", "tenant-e"),
+    ("Who is Eve Curie?", "Marie Curie", "tenant-e"),
+    ("Who is Isaac Hayes?", "Isaac Newton", "tenant-e"),
+    ("Who makes Fig Newton cookies?", "Isaac Newton", "tenant-e"),
+    ("I will win the race, it is a note book for my micro project.", "Charles Darwin", "tenant-e"),
+    ("Where is the Mississippi Delta Blues museum?", "Mississippi River", "tenant-e"),
+])
+def test_the_same_words_naming_something_else_do_not_fire(evasion_detector, text, target, owner):
+    assert target not in evasion_detector(text, owner)

@@ -45,13 +45,17 @@ def test_the_self_check_refuses_to_serve_when_the_steering_hooks_do_not_fire(tmp
 
 
 def test_every_sampling_parameter_reaches_vllm_or_is_handled_by_the_gateway():
-    from gateway.engines.base import SamplingParams
+    from gateway.engines.base import SamplingParams, StructuredOutput
     from gateway.engines.vllm import IN_GATEWAY, PASSED, vllm_sampling
 
     unmapped = {f.name for f in fields(SamplingParams)} - set(PASSED) - IN_GATEWAY
     assert not unmapped, f"map these to vLLM in gateway/engines/vllm.py: {unmapped}"
-    params = SamplingParams(max_tokens=7, temperature=0.5, top_p=0.9, seed=3, logprobs=True, top_logprobs=2)
+    params = SamplingParams(max_tokens=7, temperature=0.5, top_p=0.9, seed=3, logprobs=True, top_logprobs=2,
+                            top_k=5, repetition_penalty=1.2, logit_bias=((11, -5.0),),
+                            structured=StructuredOutput(json='{"type": "object"}'))
     mapped = vllm_sampling(params, {"lethe_ban": ["x"]}, redacting=True)
     assert (mapped.max_tokens, mapped.temperature, mapped.top_p, mapped.seed) == (7, 0.5, 0.9, 3)
+    assert (mapped.top_k, mapped.repetition_penalty, mapped.logit_bias) == (5, 1.2, {11: -5.0})
+    assert mapped.structured_outputs.json == '{"type": "object"}' 
     assert mapped.logprobs > 2  # room for redacted candidates
     assert mapped.extra_args == {"lethe_ban": ["x"]}

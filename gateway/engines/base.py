@@ -11,7 +11,18 @@ from typing import Any, AsyncIterator, Protocol, Sequence
 
 
 @dataclass(frozen=True)
+class StructuredOutput:
+    """A grammar the answer must follow; one of the two is set. Mirrors vLLM's
+    StructuredOutputsParams(json=..., json_object=...), so an engine maps it field for field."""
+
+    json: str | None = None  # a JSON schema, serialized (hashable, and the cache key of its grammar)
+    json_object: bool = False
+
+
+@dataclass(frozen=True)
 class SamplingParams:
+    """Field names and neutral values are vLLM's SamplingParams', so engines map them 1:1."""
+
     max_tokens: int
     temperature: float = 1.0
     top_p: float = 1.0
@@ -19,10 +30,23 @@ class SamplingParams:
     stop: tuple[str, ...] = ()
     logprobs: bool = False
     top_logprobs: int = 0
+    top_k: int = 0  # 0 or -1: off
+    min_p: float = 0.0
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    repetition_penalty: float = 1.0  # over prompt and output tokens, as in vLLM
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias added to its logit)
+    structured: StructuredOutput | None = None
 
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0
+
+    @property
+    def penalized(self) -> bool:
+        """Whether any logit adjustment applies (rows without one are never touched)."""
+        return bool(self.presence_penalty or self.frequency_penalty or self.repetition_penalty != 1.0
+                    or self.logit_bias)
 
 
 @dataclass
@@ -126,6 +150,9 @@ class Engine(Protocol):
     def generate(self, request: GenerationRequest) -> RowOutputs:
         """Queues the request at once (or raises EngineOverloaded) and returns its outputs."""
 
-    def render_chat(self, messages: list[dict[str, str]]) -> list[int]: ...
+    def render_chat(self, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
+        """Token ids of the conversation; `tools` only when `native_tools` (the template renders them)."""
+
+    native_tools: bool  # the chat template renders tool definitions itself
 
     def encode(self, text: str) -> list[int]: ...

@@ -27,9 +27,10 @@ from transformers import DynamicCache
 
 from .base import EngineOverloaded, GenerationOutput, GenerationRequest, RowOutputs, TokenLogprob
 from filters import mask_banned
+from filters.grammar import Grammars, GrammarState, mask_grammar
 
 from .rows import RowStream, TokenCodec, collect_eos_ids
-from .text import render_chat
+from .text import native_tools, render_chat
 from .tokens import TokenBytes
 
 log = logging.getLogger("lethe.engine")
@@ -48,6 +49,41 @@ class _Row(RowStream):
 
     generator: torch.Generator | None = None
     next_token: int = -1
+    grammar: GrammarState | None = None
+    penalties: "_Penalties | None" = None
+
+
+class _Penalties:
+    """One row's logit adjustments (bias, repetition, presence, frequency), as vLLM applies them.
+
+    Each is a few vector ops over the row's vocabulary; rows that ask for none carry no state
+    and their logits are never touched.
+    """
+
+    def __init__(self, params, prompt_ids, vocab_size: int, device):
+        self.params = params
+        self.counts = torch.zeros(vocab_size, device=device)  # output tokens so far
+        self.seen = torch.zeros(vocab_size, dtype=torch.bool, device=device)  # prompt and output
+        if prompt_ids:
+            self.seen[torch.tensor(list(prompt_ids), device=device).clamp(max=vocab_size - 1)] = True
+        ids = [t for t, _ in params.logit_bias]
+        self.bias_ids = torch.tensor(ids, dtype=torch.long, device=device)
+        self.bias = torch.tensor([b for _, b in params.logit_bias], device=device)
+
+    def apply(self, logits: torch.Tensor) -> None:
+        p = self.params
+        if p.logit_bias:
+            logits.index_add_(0, self.bias_ids, self.bias.to(logits.dtype))
+        if p.repetition_penalty != 1.0:
+            scaled = torch.where(logits > 0, logits / p.repetition_penalty, logits * p.repetition_penalty)
+            logits.copy_(torch.where(self.seen, scaled, logits))
+        if p.frequency_penalty or p.presence_penalty:
+            logits -= p.frequency_penalty * self.counts + p.presence_penalty * (self.counts > 0).to(logits.dtype)
+
+    def advance(self, token: int) -> None:
+        if token < self.counts.shape[0]:
+            self.counts[token] += 1
+            self.seen[token] = True
 
 
 class HFEngine:
@@ -77,6 +113,9 @@ class HFEngine:
         self.codec = TokenCodec(tokenizer, self.token_bytes, self.eos_ids, self.max_model_len)
         self.steering = None  # steering.hooks.GatedSteering, installed by the pipeline when used
         self.ready = False
+        self.vocab_size = model.get_output_embeddings().weight.shape[0]
+        self.native_tools = native_tools(tokenizer)
+        self._grammars: Grammars | None = None
 
         self._incoming: queue.Queue[_Row] = queue.Queue()
         self._aborted: set[str] = set()
@@ -127,8 +166,8 @@ class HFEngine:
     def encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False)
 
-    def render_chat(self, messages: list[dict[str, str]]) -> list[int]:
-        return render_chat(self.tokenizer, messages)
+    def render_chat(self, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
+        return render_chat(self.tokenizer, messages, tools if self.native_tools else None)
 
     def generate(self, request: GenerationRequest) -> RowOutputs:
         """Queues the request now (EngineOverloaded when the waiting queue is full, so a caller
@@ -161,7 +200,18 @@ class HFEngine:
                 generator.manual_seed(params.seed)
             else:
                 generator.seed()
-        return _Row(request=request, emit=emit, codec=self.codec, generator=generator)
+        structured = params.structured
+        return _Row(
+            request=request, emit=emit, codec=self.codec, generator=generator,
+            grammar=self.grammars().matcher(structured.json) if structured is not None else None,
+            penalties=_Penalties(params, request.prompt_ids, self.vocab_size, self.device) if params.penalized else None,
+        )
+
+    def grammars(self) -> Grammars:
+        """The grammar compiler for this tokenizer, built on first use (GrammarError on a bad schema)."""
+        if self._grammars is None:
+            self._grammars = Grammars(self.tokenizer, self.vocab_size, self.eos_ids)
+        return self._grammars
 
     def _submit(self, row: _Row) -> None:
         if self._incoming.qsize() >= self.max_waiting:
@@ -313,9 +363,19 @@ class HFEngine:
 
     def _sample_and_emit(self, rows: list[_Row], logits: torch.Tensor) -> None:
         mask_banned(logits, [row.ban_state for row in rows])
+        for i, row in enumerate(rows):
+            if row.penalties is not None:
+                row.penalties.apply(logits[i])
+        mask_grammar(logits, [row.grammar for row in rows])
         greedy = logits.argmax(dim=-1).tolist()
         for i, row in enumerate(rows):
             try:
+                # The best logit being -inf means none is left (a scalar read: a full-row
+                # isfinite().any() costs tens of ms on a busy CPU).
+                if row.grammar is not None and logits[i, greedy[i]].item() == float("-inf"):
+                    # The grammar allows only what the bans forbid: a schema cannot force a banned name.
+                    row.finish("content_filter")
+                    continue
                 token = greedy[i] if row.request.params.greedy else self._sample(logits[i], row)
                 self._accept(row, token, logits[i])
             except Exception as exc:  # one row's failure (e.g. a bad plan) must not end the others
@@ -325,7 +385,13 @@ class HFEngine:
 
     def _sample(self, logits: torch.Tensor, row: _Row) -> int:
         params = row.request.params
-        probs = torch.softmax(logits / params.temperature, dim=-1)
+        scaled = logits / params.temperature
+        if 0 < params.top_k < scaled.shape[-1]:
+            kth = scaled.topk(params.top_k).values[-1]
+            scaled = scaled.masked_fill(scaled < kth, float("-inf"))
+        probs = torch.softmax(scaled, dim=-1)
+        if params.min_p > 0.0:
+            probs = probs.masked_fill(probs < params.min_p * probs.max(), 0.0)
         if params.top_p < 1.0:
             sorted_probs, order = probs.sort(descending=True)
             # Keep the smallest prefix whose mass reaches top_p (always at least one token).
@@ -336,6 +402,10 @@ class HFEngine:
 
     def _accept(self, row: _Row, token: int, logits: torch.Tensor) -> None:
         row.next_token = token
+        if row.penalties is not None:
+            row.penalties.advance(token)
+        if row.grammar is not None:
+            row.grammar.advance(token)
         row.accept(token, lambda hidden: self._logprob(logits, token, row.request.params.top_logprobs, hidden))
 
     def _logprob(self, logits: torch.Tensor, token: int, top_n: int, hidden: set[int]) -> TokenLogprob:

@@ -153,7 +153,8 @@ class RowStream:
                     reason = "content_filter"
         # A normal end sends every remaining logprob (a removed stop string's tokens included).
         logprobs = self._sent_logprobs(tail, everything=reason in ("stop", "length"))
-        if reason == "content_filter" and self.plan.refusal_text is not None:
+        # A constrained answer keeps its format: no sentence is spliced into JSON.
+        if reason == "content_filter" and self.plan.refusal_text is not None and self.request.params.structured is None:
             tail += self.plan.refusal_text
             reason = "stop"
         self.finish_reason = reason

@@ -33,20 +33,29 @@ import torch
 
 from .base import EngineOverloaded, GenerationOutput, GenerationRequest, RowOutputs, SamplingParams
 from .rows import RowStream, TokenCodec, collect_eos_ids
-from .text import render_chat
+from .text import native_tools, render_chat
 from .tokens import TokenBytes
 
 log = logging.getLogger("lethe.engine.vllm")
 
 WORKER = "gateway.engines.vllm_worker"
 
-# How each field of our SamplingParams reaches vLLM: the same name on vLLM's SamplingParams, or
-# handled by the gateway itself. A field in neither makes `vllm_sampling` fail loudly instead of
-# being dropped, so a new sampling parameter cannot silently do nothing on this engine.
-PASSED = {"max_tokens": "max_tokens", "temperature": "temperature", "top_p": "top_p", "seed": "seed",
-          "top_k": "top_k", "min_p": "min_p", "presence_penalty": "presence_penalty",
-          "frequency_penalty": "frequency_penalty", "repetition_penalty": "repetition_penalty",
-          "logit_bias": "logit_bias"}
+# How each field of our SamplingParams reaches vLLM: the vLLM SamplingParams argument it becomes
+# (with a conversion where the shapes differ), or handled by the gateway itself. A field in neither
+# makes `vllm_sampling` fail loudly instead of being dropped, so a new sampling parameter cannot
+# silently do nothing on this engine.
+def _structured(value):
+    from vllm.sampling_params import StructuredOutputsParams
+
+    return StructuredOutputsParams(json=value.json) if value.json is not None else \
+        StructuredOutputsParams(json_object=value.json_object)
+
+
+PASSED = {name: (name, None) for name in (
+    "max_tokens", "temperature", "top_p", "seed", "top_k", "min_p", "presence_penalty", "frequency_penalty",
+    "repetition_penalty")}
+PASSED["logit_bias"] = ("logit_bias", lambda pairs: dict(pairs) or None)
+PASSED["structured"] = ("structured_outputs", _structured)
 IN_GATEWAY = {"stop", "logprobs", "top_logprobs"}  # stop strings and logprob shaping live in RowStream
 CPU_KV_CACHE_BYTES = 1 << 30
 LOGPROB_SLACK = 20  # extra candidates asked for, so top_logprobs stay full after redaction
@@ -61,8 +70,10 @@ def vllm_sampling(params: SamplingParams, extra_args: dict | None = None, redact
     for f in fields(params):
         value = getattr(params, f.name)
         if f.name in PASSED:
+            name, convert = PASSED[f.name]
+            value = convert(value) if convert is not None and value is not None else value
             if value is not None:
-                kwargs[PASSED[f.name]] = dict(value) if isinstance(value, dict) else value
+                kwargs[name] = value
         elif f.name not in IN_GATEWAY:
             raise NotImplementedError(f"the vLLM engine does not map SamplingParams.{f.name} yet")
     if params.logprobs:
@@ -102,6 +113,7 @@ class VLLMEngine:
         self.max_waiting = settings.max_waiting
         self.eos_ids = collect_eos_ids(generation, config, self.tokenizer)
         self.codec = TokenCodec(self.tokenizer, TokenBytes(self.tokenizer), self.eos_ids, self.max_model_len)
+        self.native_tools = native_tools(self.tokenizer)
         self.llm = None
         self.info: dict = {}  # from the workers: layers, identity, runner
         self.ready = False
@@ -199,8 +211,8 @@ class VLLMEngine:
     def encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False)
 
-    def render_chat(self, messages: list[dict[str, str]]) -> list[int]:
-        return render_chat(self.tokenizer, messages)
+    def render_chat(self, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
+        return render_chat(self.tokenizer, messages, tools if self.native_tools else None)
 
     def generate(self, request: GenerationRequest) -> RowOutputs:
         if len(self._rows) >= self.max_batch_size + self.max_waiting:

@@ -7,10 +7,13 @@ import asyncio
 from fastapi import APIRouter, Depends, Request, Response
 
 from ..auth import Tenant, require_caller, require_tenant
-from ..errors import APIError, detector_unavailable
+from detectors.types import DetectionTooLarge
+
+from ..errors import APIError, detection_too_large, detector_unavailable
 from ..protocol import Activation, DetectRequest, ForgetTargetCreate, ForgetTargetPatch
-from ..ratelimit import limit_target_writes, limit_tenant_target_writes
+from ..ratelimit import limit_generation, limit_target_writes, limit_tenant_target_writes
 from ..registry import Caller, Registry, TargetForbidden, TargetNotFound
+from ..serving import template_role
 from ..store import GLOBAL, TargetRecord
 
 router = APIRouter(prefix="/v1/forget-targets")
@@ -75,11 +78,17 @@ async def list_targets(request: Request, tenant: Tenant = Depends(require_tenant
 
 
 @router.post("/detect")
-async def detect(body: DetectRequest, request: Request, tenant: Tenant = Depends(require_tenant)):
+async def detect(body: DetectRequest, request: Request, tenant: Tenant = Depends(limit_generation)):
     planner = request.app.state.planner
     messages = [{"role": m.role, "content": m.text()} for m in body.messages]
+    # A conversation that could not be served is not worth checking: the same bound as chat.
+    serving = request.app.state.serving
+    rendered = await asyncio.to_thread(serving.engine.render_chat, [{**m, "role": template_role(m["role"])} for m in messages])
+    serving.check_context(len(rendered))
     try:
         result = await asyncio.to_thread(planner.detect, tenant.id, messages)
+    except DetectionTooLarge as exc:
+        raise detection_too_large(exc) from None
     except Exception:
         raise detector_unavailable() from None
     names = {t.id: t.name for t in result.targets}
