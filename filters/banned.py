@@ -100,6 +100,10 @@ class BannedSet:
     def __len__(self) -> int:
         return len(self.patterns)
 
+    def pattern_strings(self) -> list[str]:
+        """The compiled patterns as text, for `compile_patterns` in another process (a vLLM worker)."""
+        return sorted(p.decode("utf-8") for p in self.patterns)
+
     @staticmethod
     def union(sets: Iterable[BannedSet]) -> BannedSet:
         """One set banning everything the given sets ban, for a row where several targets fire."""
@@ -215,6 +219,11 @@ _compiled = lru_cache(maxsize=1024)(BannedSet)
 def compile_banned(tokenizer, phrases: Sequence[str]) -> BannedSet:
     patterns = frozenset(p for phrase in phrases for p in phrase_patterns(phrase))
     return _compiled(vocab_for(tokenizer), patterns)
+
+
+def compile_patterns(tokenizer, patterns: Iterable[str]) -> BannedSet:
+    """The BannedSet whose `pattern_strings()` these are, compiled for `tokenizer` (cached)."""
+    return _compiled(vocab_for(tokenizer), frozenset(p.encode("utf-8") for p in patterns))
 
 
 def mask_banned(logits: torch.Tensor, states: Sequence[BanState | None]) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import signal
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -18,6 +21,7 @@ from .planner import Planner
 from .ratelimit import RateLimiter
 from .registry import Registry
 from .routers import admin, openai, ops, targets
+from .selfcheck import SelfCheckFailed, refusal, self_check
 from .steering_vectors import SteeringVectorStore
 from .store import GLOBAL, Store
 from .serving import Serving
@@ -25,15 +29,52 @@ from .serving import Serving
 log = logging.getLogger("lethe")
 
 
-def build_engine(settings: Settings, metrics: Metrics) -> HFEngine:
+async def _bring_up(app: FastAPI, engine, steering: SteeringVectorStore, steer: bool) -> None:
+    """Loads the engine while /healthz answers 503 `loading`, proves the interventions act on it,
+    then opens for traffic. A failure stops the server: never serve unprotected."""
+    try:
+        await engine.load()
+        if steer and isinstance(engine, HFEngine):
+            from steering import GatedSteering
+
+            engine.steering = GatedSteering(engine.model)
+        engine.start()
+        log.info("self-check: %s", await self_check(engine, steer))
+        source = engine.model if isinstance(engine, HFEngine) else engine.residual_source(asyncio.get_running_loop())
+        steering.start(source)
+        app.state.serving.open = True
+        app.state.status = "ok"
+        log.info("ready")
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        app.state.status = "failed"
+        app.state.startup_error = str(exc)
+        log.critical("refusing to serve: %s", exc, exc_info=not isinstance(exc, SelfCheckFailed))
+        os.kill(os.getpid(), signal.SIGTERM)  # uvicorn shuts down; the CLI exits non-zero
+
+
+def build_engine(settings: Settings, metrics: Metrics):
+    reason = refusal(settings)
+    if reason:
+        raise SelfCheckFailed(reason)
     resolved = resolve_model(settings.model, settings.cache_dir)
+    name = settings.served_model_name or resolved.served_name
+    stats = EngineStats(on_step=metrics.on_engine_step)
+    if settings.engine == "vllm":
+        try:
+            from .engines.vllm import VLLMEngine
+        except ImportError as exc:
+            raise RuntimeError(f"engine: vllm needs vLLM ({exc}); install it with `make serve ENGINE=vllm` "
+                               "or pip install -e '.[vllm]'") from exc
+        return VLLMEngine(resolved.path, name, settings, stats)
     device, dtype = pick_device_and_dtype(settings.device, settings.dtype)
     model, tokenizer = load_model(resolved, device, dtype)
     log.info("loaded %s on %s (%s)", resolved.served_name, device, dtype)
     return HFEngine(
-        model, tokenizer, settings.served_model_name or resolved.served_name,
+        model, tokenizer, name,
         max_model_len=settings.max_model_len, max_batch_size=settings.max_batch_size,
-        max_waiting=settings.max_waiting, stats=EngineStats(on_step=metrics.on_engine_step),
+        max_waiting=settings.max_waiting, stats=stats,
     )
 
 
@@ -46,7 +87,6 @@ def create_app(settings: Settings | None = None, engine: HFEngine | None = None)
     async def lifespan(app: FastAPI):
         nonlocal engine
         from detectors.detector import Detector
-        from steering import GatedSteering
 
         engine = engine or build_engine(settings, metrics)
         store = Store(settings.db_path)
@@ -57,17 +97,19 @@ def create_app(settings: Settings | None = None, engine: HFEngine | None = None)
             tenant = store.get_tenant(owner) if owner != GLOBAL else None
             return default_policy.merged(tenant.policy) if tenant else default_policy
 
-        engine.steering = GatedSteering(engine.model)
-        steering = SteeringVectorStore(engine.model, engine.tokenizer, registry, policy_for_owner)
-        steering.start()
+        steering = SteeringVectorStore(engine.tokenizer, registry, policy_for_owner, enabled=settings.steering)
+        if not settings.steering:
+            log.warning("steering is off (steering: false): triggered rows get every other intervention")
         planner = Planner(registry, engine.tokenizer, default_policy, steering)
-        engine.start()
         app.state.engine, app.state.store, app.state.registry, app.state.planner = engine, store, registry, planner
         app.state.steering = steering
         app.state.serving = Serving(engine, settings, metrics, planner)
+        app.state.status = "loading"
+        bring_up = asyncio.create_task(_bring_up(app, engine, steering, settings.steering))
         try:
             yield
         finally:
+            bring_up.cancel()
             engine.shutdown()
             planner.shutdown()
             steering.shutdown()

@@ -36,14 +36,19 @@ def _serve(args) -> int:
 
     from .app import create_app
     from .config import Settings
+    from .selfcheck import refusal
 
     settings = Settings.load(args.config, host=args.host, port=args.port)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if not settings.admin_key:
         logging.getLogger("lethe").warning("LETHE_ADMIN_KEY is not set: tenants cannot be created")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
-                access_log=False)
-    return 0
+    reason = refusal(settings)
+    if reason:
+        logging.getLogger("lethe").critical("refusing to start: %s", reason)
+        return 2
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
+    return 1 if getattr(app.state, "status", None) == "failed" else 0
 
 
 if __name__ == "__main__":

@@ -12,9 +12,22 @@ from .model_loader import default_cache_dir
 from .policy import ResponsePolicy
 
 
+ENGINES = ("hf", "vllm")
+
+
 @dataclass
 class Settings:
     model: str = "embedded"  # "embedded", a .gguf file, or a transformers model directory
+    engine: str = "hf"  # "hf": the in-process transformers engine; "vllm": vLLM's AsyncLLM (pip install '.[vllm]')
+    # vLLM only, passed through to its engine arguments (README: 1 GPU, tensor parallel, multi-node).
+    tensor_parallel_size: int = 1
+    pipeline_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.9
+    distributed_executor_backend: str | None = None  # "ray" across nodes; vLLM picks when unset
+    enforce_eager: bool = True  # steering hooks only fire eagerly; a compiled engine needs steering: false
+    engine_args: dict = field(default_factory=dict)  # any other vLLM engine argument, verbatim
+    # Steering needs hooks inside the model; false turns it off server-wide (every other intervention stays).
+    steering: bool = True
     served_model_name: str | None = None
     device: str = "auto"
     dtype: str = "auto"
@@ -57,6 +70,10 @@ class Settings:
         settings.db_path = Path(settings.db_path).expanduser() if settings.db_path else settings.cache_dir / "lethe.db"
         return settings
 
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
+
     def response_policy(self) -> ResponsePolicy:
         """The default policy; raises ValueError naming the bad setting (checked in ResponsePolicy)."""
         return ResponsePolicy(frozenset(self.interventions), self.refusal, self.on_detector_error)
@@ -66,6 +83,14 @@ def _parse_env(raw: str, type_name) -> object:
     type_name = str(type_name)
     if type_name.startswith("int"):
         return int(raw)
+    if type_name.startswith("float"):
+        return float(raw)
+    if type_name.startswith("bool"):
+        if raw.lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            raise ValueError(f"expected a boolean, got {raw!r}")
+        return raw.lower() in ("1", "true", "yes", "on")
+    if type_name.startswith("dict"):
+        return yaml.safe_load(raw) or {}
     if type_name.startswith("list"):
         return [part.strip() for part in raw.split(",") if part.strip()]
     return raw

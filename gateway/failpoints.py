@@ -14,10 +14,16 @@ class InjectedFault(RuntimeError):
     pass
 
 
-def failpoint(name: str, subject: Callable[[], str] | None = None) -> None:
-    """Raises where `name` is armed: `name` always, `name=marker` only when the text `subject`
-    gives contains the marker (so one server can fail one request and serve the others)."""
+def armed(name: str, subject: Callable[[], str] | None = None) -> bool:
+    """Whether `name` is armed: `name` always, `name=marker` only when the text `subject` gives
+    contains the marker (so one server can fail one request and serve the others)."""
     for entry in os.environ.get("LETHE_FAILPOINTS", "").split(","):
         point, _, marker = entry.partition("=")
         if point == name and (not marker or (subject is not None and marker in subject())):
-            raise InjectedFault(f"failpoint {name!r} is armed")
+            return True
+    return False
+
+
+def failpoint(name: str, subject: Callable[[], str] | None = None) -> None:
+    if armed(name, subject):
+        raise InjectedFault(f"failpoint {name!r} is armed")

@@ -74,11 +74,18 @@ class Serving:
         self.settings = settings
         self.metrics = metrics
         self.planner = planner or NoPlanner()
+        self.open = False  # set once the engine is loaded and its self-check passed
+
+    def _check_open(self) -> None:
+        if not self.open:
+            raise APIError(503, "The model is still loading; retry shortly.", type="service_unavailable",
+                           code="model_loading", headers={"Retry-After": "5"})
 
     # ---- endpoints ----------------------------------------------------------------------------
 
     async def chat(self, req: ChatCompletionRequest, tenant, http: Request):
         self._check_model(req.model)
+        self._check_open()
         _log_ignored(req)
         tools = _tool_use(req)
         messages = _conversation(req)
@@ -122,6 +129,7 @@ class Serving:
 
     async def completions(self, req: CompletionRequest, tenant, http: Request):
         self._check_model(req.model)
+        self._check_open()
         _log_ignored(req)
         if req.suffix:
             raise bad_request("suffix (fill-in-the-middle) is not supported by this model", param="suffix")

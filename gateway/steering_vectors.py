@@ -24,13 +24,13 @@ log = logging.getLogger("lethe.steering")
 
 
 class SteeringVectorStore:
-    def __init__(self, model, tokenizer, registry: Registry, policy_for_owner: Callable[[str], ResponsePolicy]):
-        self.model, self.tokenizer = model, tokenizer
+    def __init__(self, tokenizer, registry: Registry, policy_for_owner: Callable[[str], ResponsePolicy],
+                 enabled: bool = True):
+        self.tokenizer = tokenizer
         self.registry = registry
         self.policy_for_owner = policy_for_owner
-        param = next(model.parameters())
-        self.device, self.dtype = param.device, param.dtype
-        self.model_id = model_identity(model)
+        self.enabled = enabled  # false: the server steers nothing, so no target waits for vectors
+        self.model = self.device = self.dtype = self.model_id = None  # known once the engine is up
         self._vectors: dict[str, SteeringVectors] = {}
         self._queued: set[str] = set()
         self._edits: dict[str, int] = {}  # target -> edit count, so a result computed before an edit is dropped
@@ -39,21 +39,35 @@ class SteeringVectorStore:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._work, name="lethe-steering", daemon=True)
 
-    def start(self) -> None:
-        """Loads this model's stored vectors and queues those that steering tenants still need."""
-        for target_id, blob in self.registry.store.steering(self.model_id):
-            self._vectors[target_id] = SteeringVectors.from_bytes(blob)
-        self._thread.start()
+    def start(self, model) -> None:
+        """Attaches the served model (a transformers module, or an engine's residual reader with
+        `residuals`, `identity`, `device`, `dtype`), loads its stored vectors and works through what
+        steering tenants need (targets written while the engine was loading included)."""
+        if self.enabled:
+            self.model = model
+            if hasattr(model, "residuals"):
+                self.device, self.dtype, self.model_id = model.device, model.dtype, model.identity
+            else:
+                param = next(model.parameters())
+                self.device, self.dtype = param.device, param.dtype
+                self.model_id = model_identity(model)
+            stored = {target_id: SteeringVectors.from_bytes(blob)
+                      for target_id, blob in self.registry.store.steering(self.model_id)}
+            with self._lock:
+                self._vectors.update(stored)
+            self._thread.start()
         for target in self.registry.all():
             self.on_target_changed(target, changed=False)
-        log.info("steering: %d targets with vectors for model %s", len(self._vectors), self.model_id)
+        log.info("steering: %s, %d targets with vectors for model %s", "on" if self.enabled else "off",
+                 len(self._vectors), self.model_id)
 
     def shutdown(self) -> None:
         """Stops after the computation in progress; what is still queued is queued again at the next
         start (its status stays `pending` in the store)."""
         self._stopping.set()
         self._queue.put(None)
-        self._thread.join(timeout=30)
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
 
     def on_target_changed(self, target: TargetRecord, changed: bool = True) -> None:
         """A target was created, edited or its owner's policy changed: (re)compute when steering needs it."""
@@ -62,7 +76,7 @@ class SteeringVectorStore:
                 self._vectors.pop(target.id, None)
                 self._edits[target.id] = self._edits.get(target.id, 0) + 1
             self.registry.store.drop_steering(target.id)
-        if self.policy_for_owner(target.owner).uses("steering"):
+        if self.enabled and self.policy_for_owner(target.owner).uses("steering"):
             self.request(target)
         elif target.id not in self._vectors and target.status == "pending":
             self.registry.set_status(target.id, "ready")  # nothing to wait for any more
@@ -77,6 +91,8 @@ class SteeringVectorStore:
 
     def vectors_for(self, targets: list[TargetRecord]) -> dict:
         """The row plan's `{layer: vector}` for the fired targets that have vectors; queues the rest."""
+        if not self.enabled:
+            return {}
         ready = []
         for target in targets:
             vectors = self._vectors.get(target.id)
@@ -102,7 +118,8 @@ class SteeringVectorStore:
                 return
             edits = self._edits.get(target_id, 0)
             try:
-                vectors = self._compute(target_id)
+                # Queued while the engine loaded, then found in the store at start: nothing to compute.
+                vectors = None if target_id in self._vectors else self._compute(target_id)
             except Exception:
                 log.exception("steering vectors for %s failed", target_id)
                 self.registry.set_status(target_id, "failed")
@@ -117,6 +134,8 @@ class SteeringVectorStore:
                 self.request(target)  # edited while computing: compute again from the new text
             elif vectors is not None and self.registry.store.put_steering(target_id, self.model_id, vectors.to_bytes()):
                 self.registry.set_status(target_id, "ready", persist=False)
+            elif vectors is None and target is not None and target_id in self._vectors:
+                self.registry.set_status(target_id, "ready")
             self._queue.task_done()
 
     def _compute(self, target_id: str) -> SteeringVectors | None:

@@ -27,6 +27,12 @@ A plan's value says how to steer at that layer:
 
 Plans are treated as immutable: tables are rebuilt only when the list of plan objects changes, so
 a running batch whose rows do not change pays for the table once, not at every decode step.
+
+Engines that flatten the batch (vLLM: one `[tokens, hidden]` tensor for all requests) pass
+`spans`, each row's `(start, end)` token range, and the per-row tables are expanded to tokens.
+`split_residual=True` is for layers that return `(hidden, residual)` whose sum is the residual
+stream (vLLM's fused-residual layers): an addition to `hidden` is an addition to the stream, and a
+rotation turns the sum.
 """
 
 from __future__ import annotations
@@ -102,13 +108,16 @@ class _Table:
 class GatedSteering:
     """Installs gated hooks on `model`'s decoder layers; see the module docstring."""
 
-    def __init__(self, model: nn.Module, layers: nn.ModuleList | None = None):
+    def __init__(self, model: nn.Module, layers: nn.ModuleList | None = None, *, split_residual: bool = False):
         self.layers = layers if layers is not None else find_decoder_layers(model)
+        self.split_residual = split_residual
         param = next(model.parameters())
         self.device, self.dtype = param.device, param.dtype
         self._tables: dict[int, _Table] = {}
         self._key: list[Mapping] | None = None  # the plan objects the tables were built from
         self._built: dict[int, _Table] = {}
+        self._spans: tuple | None = None  # the token spans `_tokens` was expanded for
+        self._tokens: dict[int, _Table] = {}
         self._owner = 0  # the thread that armed the hooks; forwards in other threads are untouched
         self._handles = [layer.register_forward_hook(self._hook(i)) for i, layer in enumerate(self.layers)]
 
@@ -120,16 +129,26 @@ class GatedSteering:
     def active(self) -> bool:
         return bool(self._tables)
 
-    def set_rows(self, plans: Sequence[Mapping[int, Any] | None]) -> None:
-        """Arms the hooks for the next forward pass; `plans[i]` steers batch row i."""
+    def set_rows(self, plans: Sequence[Mapping[int, Any] | None],
+                 spans: Sequence[tuple[int, int]] | None = None) -> None:
+        """Arms the hooks for the next forward pass; `plans[i]` steers batch row i (the tokens
+        `spans[i]` of a flattened batch, when given)."""
         if not any(plans):
             self._tables = {}
             return
         if self._key is None or len(self._key) != len(plans) or any(a is not b for a, b in zip(self._key, plans)):
             self._built = self._build(plans)
             self._key = list(plans)
+            self._spans = None
         self._owner = threading.get_ident()
-        self._tables = self._built
+        if spans is None:
+            self._tables = self._built
+            return
+        spans = tuple(spans)
+        if spans != self._spans:  # decode steps of an unchanged batch keep their spans
+            self._tokens = {k: _to_tokens(t, spans) for k, t in self._built.items()}
+            self._spans = spans
+        self._tables = self._tokens
 
     def clear(self) -> None:
         """Disarms the hooks (the built tables are kept for the next identical batch)."""
@@ -187,7 +206,8 @@ class GatedSteering:
             if table is None:
                 return None
             if isinstance(output, tuple):
-                return (_apply(output[0], table), *output[1:])
+                residual = output[1] if self.split_residual and len(output) > 1 else None
+                return (_apply(output[0], table, residual), *output[1:])
             if isinstance(output, torch.Tensor):
                 return _apply(output, table)
             raise TypeError(f"decoder layer {layer} returned {type(output).__name__}; expected a tensor or tuple")
@@ -202,8 +222,29 @@ def _sum(vectors: list, device, dtype) -> torch.Tensor:
     return total.reshape(-1).to(dtype)
 
 
-def _apply(hidden: torch.Tensor, table: _Table) -> torch.Tensor:
-    """`hidden` is [batch, seq, hidden]; only the table's rows change, in a copy."""
+def _to_tokens(table: _Table, spans: Sequence[tuple[int, int]]) -> _Table:
+    """A per-row table as a per-token one, for a flattened `[tokens, hidden]` batch."""
+
+    def expand(index, values):
+        if index is None:
+            return None, None
+        ranges = [spans[r] for r in index.tolist()]
+        lengths = torch.tensor([e - s for s, e in ranges], device=index.device)
+        tokens = torch.cat([torch.arange(s, e, device=index.device) for s, e in ranges])
+        return tokens, values.repeat_interleave(lengths, dim=0)
+
+    add_index, add = expand(table.add_index, table.add)
+    rot_index, rot_dir = expand(table.rot_index, table.rot_dir)
+    rot_angle = None if table.rot_index is None else expand(table.rot_index, table.rot_angle)[1]
+    return _Table(add_index, add, rot_index, rot_dir, rot_angle)
+
+
+def _apply(hidden: torch.Tensor, table: _Table, residual: torch.Tensor | None = None) -> torch.Tensor:
+    """`hidden` is [batch, seq, hidden] (or [tokens, hidden], each token a row); only the table's
+    rows change, in a copy. With `residual`, the stream is `hidden + residual` (see the module doc)."""
+    if hidden.dim() == 2:
+        flat_residual = None if residual is None else residual[:, None, :]
+        return _apply(hidden[:, None, :], table, flat_residual)[:, 0, :]
     if table.add is not None:
         index = table.add_index
         add = table.add.to(hidden.dtype)[:, None, :].expand(len(index), hidden.shape[1], hidden.shape[2])
@@ -211,7 +252,12 @@ def _apply(hidden: torch.Tensor, table: _Table) -> torch.Tensor:
     if table.rot_dir is not None:
         index = table.rot_index
         rows = hidden.index_select(0, index).float()  # [n, seq, hidden]
-        hidden = hidden.index_copy(0, index, _rotate(rows, table.rot_dir, table.rot_angle).to(hidden.dtype))
+        if residual is None:
+            turned = _rotate(rows, table.rot_dir, table.rot_angle)
+        else:
+            base = residual.index_select(0, index).float()
+            turned = _rotate(rows + base, table.rot_dir, table.rot_angle) - base
+        hidden = hidden.index_copy(0, index, turned.to(hidden.dtype))
     return hidden
 
 

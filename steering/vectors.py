@@ -121,16 +121,20 @@ def default_layers(num_layers: int) -> list[int]:
 def model_identity(model) -> str:
     """Names the weights: architecture, shape and a hash of a few weight slices, so vectors computed
     for one model are never used with another (a fine-tune of the same shape included)."""
-    config = model.config
+    return weights_identity(model.config, model.get_input_embeddings().weight, find_decoder_layers(model))
+
+
+def weights_identity(config, embedding: torch.Tensor, layers) -> str:
+    """`model_identity` from its parts, for models that are not transformers modules (vLLM's).
+    A tensor-parallel shard hashes differently from the whole: vectors are then recomputed, never misused."""
     parts = [
-        str(getattr(config, "model_type", type(model).__name__)),
+        str(getattr(config, "model_type", "")),
         str(getattr(config, "hidden_size", "")),
         str(getattr(config, "num_hidden_layers", "")),
         str(getattr(config, "vocab_size", "")),
     ]
     digest = hashlib.sha256("|".join(parts).encode())
-    layers = find_decoder_layers(model)
-    samples = [model.get_input_embeddings().weight]
+    samples = [embedding]
     samples += [p for p in list(layers[0].parameters())[:2] + list(layers[-1].parameters())[:2]]
     with torch.no_grad():
         for weight in samples:
@@ -275,6 +279,17 @@ def residuals(model, prompts: Sequence[Sequence[int]], *, position: str = "last"
     return torch.cat(out)
 
 
+def _residuals(model, prompts, position: str) -> torch.Tensor:
+    # A model served elsewhere (a vLLM engine) brings its own reader: activations are captured
+    # where the model runs instead of in a second copy of it.
+    reader = getattr(model, "residuals", None)
+    return reader(prompts, position=position) if reader is not None else residuals(model, prompts, position=position)
+
+
+def _num_layers(model) -> int:
+    return getattr(model, "num_layers", None) or len(find_decoder_layers(model))
+
+
 def _names_pattern(names: Iterable[str]) -> re.Pattern | None:
     names = sorted({n.strip() for n in names if n and n.strip()}, key=len, reverse=True)
     if not names:
@@ -306,14 +321,14 @@ def target_contrast(model, tokenizer, name: str, aliases: Sequence[str] = (), ex
                     position: str = "last") -> tuple[torch.Tensor, torch.Tensor]:
     """(`mean(unknown) - mean(target)` per layer [layers, hidden], residual norm per layer [layers])."""
     target, control = contrast_prompts(tokenizer, name, aliases, examples)
-    acts = residuals(model, target + control, position=position)
+    acts = _residuals(model, target + control, position)
     t, c = acts[: len(target)], acts[len(target) :]
     return c.mean(0) - t.mean(0), t.norm(dim=-1).mean(0)
 
 
 def ignorance_direction(model, tokenizer, *, position: str = "last", identity: str | None = None) -> torch.Tensor:
     """The model-wide "I don't know" direction per layer [layers, hidden] (cached per model)."""
-    identity = identity or model_identity(model)
+    identity = identity or getattr(model, "identity", None) or model_identity(model)
     key = (identity, position)
     with _CACHE_LOCK:
         cached = _IGNORANCE_CACHE.get(key)
@@ -321,7 +336,7 @@ def ignorance_direction(model, tokenizer, *, position: str = "last", identity: s
         return cached
     answers = [_render(tokenizer, q, a) for q, a in _KNOWN]
     ignorant = [_render(tokenizer, q, s) for q, _ in _KNOWN for s in _IGNORANT]
-    acts = residuals(model, answers + ignorant, position=position)
+    acts = _residuals(model, answers + ignorant, position)
     direction = acts[len(answers) :].mean(0) - acts[: len(answers)].mean(0)
     with _CACHE_LOCK:
         _IGNORANCE_CACHE[key] = direction
@@ -357,8 +372,8 @@ def compute_steering_vectors(
     the model-wide ignorance part is computed on the first call and cached)."""
     if mode not in ("add", "rotate"):
         raise ValueError(f"unknown steering mode {mode!r}")
-    identity = identity or model_identity(model)
-    num_layers = len(find_decoder_layers(model))
+    identity = identity or getattr(model, "identity", None) or model_identity(model)
+    num_layers = _num_layers(model)
     layers = list(layers) if layers is not None else default_layers(num_layers)
     contrast, norms = target_contrast(model, tokenizer, name, aliases, examples, position=position)
     ignore = ignorance_direction(model, tokenizer, position=position, identity=identity) if ignorance else None

@@ -15,6 +15,9 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+# Small limits keep the vLLM server light on a 2-core CI box, and make its queue easy to fill.
+VLLM_ENV = {"LETHE_ENGINE": "vllm", "LETHE_MAX_MODEL_LEN": "1024", "LETHE_MAX_BATCH_SIZE": "8",
+            "LETHE_MAX_WAITING": "8"}
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
@@ -32,6 +35,8 @@ class Server:
     log_path: Path
     admin_key: str
     env: dict
+    capacity: int = 0  # rows running + waiting before a 429, where a test set it
+    health_seen: list = None  # the /healthz statuses answered while starting, in order
 
     def admin(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {self.admin_key}"}, timeout=120)
@@ -93,15 +98,20 @@ def start_server(tmp_dir: Path, extra_env: dict[str, str] | None = None, timeout
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout  # the first run converts the GGUF (about a minute)
+    seen: list[tuple[int, str]] = []
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited early:\n{log_path.read_text()[-3000:]}")
         try:
-            if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                server = Server(base, "", process, log_path, env["LETHE_ADMIN_KEY"], env)
+            health = httpx.get(base + "/healthz", timeout=2)
+            status = (health.status_code, health.json().get("status"))
+            if not seen or seen[-1] != status:
+                seen.append(status)
+            if health.status_code == 200:
+                server = Server(base, "", process, log_path, env["LETHE_ADMIN_KEY"], env, health_seen=seen)
                 server.api_key = server.new_tenant("default")[1]
                 return server
-        except httpx.HTTPError:
+        except (httpx.HTTPError, ValueError):  # not up yet, or not answering JSON yet
             pass
         time.sleep(0.5)
     process.kill()

@@ -11,28 +11,28 @@ def _running(server) -> int:
     return httpx.get(server.base_url + "/healthz").json()["running"]
 
 
-def test_stream_disconnect_cancels_generation(server, model_name):
+def test_stream_disconnect_cancels_generation(engine_server, model_name):
     body = {"model": model_name, "messages": [{"role": "user", "content": "Write a very long story."}],
             "max_tokens": 2000, "temperature": 0, "stream": True}
-    with server.http() as http:
+    with engine_server.http() as http:
         with http.stream("POST", "/v1/chat/completions", json=body) as response:
             for _ in response.iter_lines():
-                if _running(server) >= 1:
+                if _running(engine_server) >= 1:
                     break
     deadline = time.monotonic() + 10
-    while _running(server) and time.monotonic() < deadline:
+    while _running(engine_server) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _running(server) == 0
+    assert _running(engine_server) == 0
 
 
-def test_non_stream_disconnect_cancels_generation(server, model_name):
+def test_non_stream_disconnect_cancels_generation(engine_server, model_name):
     body = {"model": model_name, "messages": [{"role": "user", "content": "Write a very long story."}],
             "max_tokens": 2000, "temperature": 0}
     try:
-        server.http().post("/v1/chat/completions", json=body, timeout=1.5)
+        engine_server.http().post("/v1/chat/completions", json=body, timeout=1.5)
     except httpx.ReadTimeout:
         pass
     deadline = time.monotonic() + 10
-    while _running(server) and time.monotonic() < deadline:
+    while _running(engine_server) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _running(server) == 0
+    assert _running(engine_server) == 0

@@ -1,4 +1,5 @@
-"""The OpenAI surface, through the official client and plain HTTP, against the real embedded model."""
+"""The OpenAI surface, through the official client and plain HTTP, against the real embedded model.
+Tests taking `engine_server` run on both engines (hf and vllm)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ def test_models_lists_the_served_model(server, model_name):
     assert server.client().models.retrieve(model_name).id == model_name
 
 
-def test_chat_answers_a_known_fact(server, model_name):
-    reply = server.client().chat.completions.create(model=model_name, messages=CHAT, temperature=0, max_tokens=20)
+def test_chat_answers_a_known_fact(engine_server, model_name):
+    reply = engine_server.client().chat.completions.create(model=model_name, messages=CHAT, temperature=0, max_tokens=20)
     choice = reply.choices[0]
     assert "paris" in choice.message.content.lower()
     assert choice.finish_reason == "stop"
@@ -27,9 +28,9 @@ def test_chat_answers_a_known_fact(server, model_name):
     assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
 
 
-def test_stream_equals_non_stream_under_greedy(server, model_name):
+def test_stream_equals_non_stream_under_greedy(engine_server, model_name):
     messages = [{"role": "user", "content": "Name three fruits and say one thing about each."}]
-    client = server.client()
+    client = engine_server.client()
     whole = client.chat.completions.create(model=model_name, messages=messages, temperature=0, max_tokens=40)
     stream = client.chat.completions.create(model=model_name, messages=messages, temperature=0, max_tokens=40,
                                             stream=True, stream_options={"include_usage": True})
@@ -46,8 +47,8 @@ def test_stream_equals_non_stream_under_greedy(server, model_name):
     assert usage.prompt_tokens == whole.usage.prompt_tokens
 
 
-def test_completion_usage_counts_tokens(server, model_name):
-    reply = server.client().completions.create(model=model_name, prompt="The capital of France is",
+def test_completion_usage_counts_tokens(engine_server, model_name):
+    reply = engine_server.client().completions.create(model=model_name, prompt="The capital of France is",
                                                max_tokens=5, temperature=0)
     assert "Paris" in reply.choices[0].text
     assert reply.usage.completion_tokens == 5
@@ -56,8 +57,8 @@ def test_completion_usage_counts_tokens(server, model_name):
     assert 3 <= reply.usage.prompt_tokens <= 8
 
 
-def test_completion_stream_and_batch_prompts(server, model_name):
-    client = server.client()
+def test_completion_stream_and_batch_prompts(engine_server, model_name):
+    client = engine_server.client()
     reply = client.completions.create(model=model_name, prompt=["One, two,", "Monday, Tuesday,"], max_tokens=4,
                                       temperature=0)
     assert sorted(c.index for c in reply.choices) == [0, 1]
@@ -68,22 +69,22 @@ def test_completion_stream_and_batch_prompts(server, model_name):
     assert streamed[0] == next(c.text for c in reply.choices if c.index == 0)
 
 
-def test_n_choices_are_sampled_independently(server, model_name):
-    reply = server.client().chat.completions.create(
+def test_n_choices_are_sampled_independently(engine_server, model_name):
+    reply = engine_server.client().chat.completions.create(
         model=model_name, messages=[{"role": "user", "content": "Write a random word."}],
         n=2, temperature=1.0, seed=7, max_tokens=12)
     assert [c.index for c in reply.choices] == [0, 1]
     assert reply.usage.completion_tokens >= 2
     # seeded sampling is reproducible
-    again = server.client().chat.completions.create(
+    again = engine_server.client().chat.completions.create(
         model=model_name, messages=[{"role": "user", "content": "Write a random word."}],
         n=2, temperature=1.0, seed=7, max_tokens=12)
     assert [c.message.content for c in again.choices] == [c.message.content for c in reply.choices]
 
 
-def test_stop_sequence_cuts_and_is_not_included(server, model_name):
+def test_stop_sequence_cuts_and_is_not_included(engine_server, model_name):
     messages = [{"role": "user", "content": "Count from 1 to 10, separated by commas."}]
-    client = server.client()
+    client = engine_server.client()
     full = client.chat.completions.create(model=model_name, messages=messages, temperature=0, max_tokens=40)
     assert "5" in full.choices[0].message.content
     cut = client.chat.completions.create(model=model_name, messages=messages, temperature=0, max_tokens=40, stop=["5"])
@@ -93,8 +94,8 @@ def test_stop_sequence_cuts_and_is_not_included(server, model_name):
     assert full.choices[0].message.content.startswith(text)
 
 
-def test_logprobs_are_reported(server, model_name):
-    reply = server.client().chat.completions.create(model=model_name, messages=CHAT, temperature=0, max_tokens=5,
+def test_logprobs_are_reported(engine_server, model_name):
+    reply = engine_server.client().chat.completions.create(model=model_name, messages=CHAT, temperature=0, max_tokens=5,
                                                     logprobs=True, top_logprobs=3)
     items = reply.choices[0].logprobs.content
     assert len(items) == 5
@@ -106,9 +107,9 @@ def test_logprobs_are_reported(server, model_name):
         assert item.token == item.top_logprobs[0].token
 
 
-def test_assistant_prefill_is_continued(server, model_name):
+def test_assistant_prefill_is_continued(engine_server, model_name):
     messages = CHAT + [{"role": "assistant", "content": "The capital of France is"}]
-    reply = server.client().chat.completions.create(model=model_name, messages=messages, temperature=0, max_tokens=5)
+    reply = engine_server.client().chat.completions.create(model=model_name, messages=messages, temperature=0, max_tokens=5)
     assert "Paris" in reply.choices[0].message.content
 
 

@@ -1,7 +1,7 @@
 """Token restriction and the stream guard, end to end: real server, real model, openai client.
 
 Each tenant's policy isolates one intervention, so a test shows what that intervention alone
-guarantees. Every "never says it" assertion is paired with the base model saying it, so the
+guarantees. The whole module runs on both engines (hf and vllm): the same bans, guard and redaction. Every "never says it" assertion is paired with the base model saying it, so the
 test would fail if the filter did nothing.
 """
 
@@ -37,6 +37,11 @@ def leaked(text: str) -> list[str]:
     compact = normalize(text).replace(" ", "")
     lowered = text.lower()
     return [w for w in ("potter", "hogwarts") if w in compact or re.search(w[:3] + r"\W?" + w[3:], lowered)]
+
+
+@pytest.fixture(scope="module")
+def server(engine_server):
+    return engine_server
 
 
 @pytest.fixture(scope="module")

@@ -202,27 +202,38 @@ def test_randomized_operations_never_show_one_tenant_another_tenants_targets(ser
     assert sum(len(v) for v in owned.values()) >= 5
 
 
-def test_a_full_queue_answers_429_with_retry_after_before_any_stream_starts(tmp_path, model_name):
+@pytest.fixture(params=("hf", "vllm"))
+def small_queue(request, tmp_path):
+    """A server whose queue is small: for hf one of its own (1 running, 1 waiting); for vllm the
+    session's vLLM server, whose limits are already small."""
+    if request.param == "vllm":
+        yield request.getfixturevalue("vllm_server")
+        return
     srv = start_server(tmp_path, {"LETHE_MAX_BATCH_SIZE": "1", "LETHE_MAX_WAITING": "1"})
-    try:
-        def stream_once(_):
-            body = {**chat_body(model_name, "Tell a long story about a dragon.", 48), "stream": True}
-            with srv.http() as http, http.stream("POST", "/v1/chat/completions", json=body) as reply:
-                text = "".join(reply.iter_lines()) if reply.status_code == 200 else reply.read().decode()
-                return reply.status_code, reply.headers.get("retry-after"), text
+    srv.capacity = 2
+    yield srv
+    srv.stop()
 
-        import concurrent.futures
 
-        with concurrent.futures.ThreadPoolExecutor(6) as pool:
-            results = list(pool.map(stream_once, range(6)))
-        codes = sorted(code for code, _, _ in results)
-        assert set(codes) == {200, 429} and codes.count(429) >= 3, codes  # one running, one waiting
-        for code, retry_after, text in results:
-            if code == 429:
-                assert int(retry_after) >= 1 and json.loads(text)["error"]["code"] == "server_overloaded"
-            else:
-                assert "error" not in text and text.endswith("data: [DONE]")
-        with srv.http() as http:  # nothing stuck: the queue drained
-            assert http.post("/v1/chat/completions", json=chat_body(model_name, "Hi", 2)).status_code == 200
-    finally:
-        srv.stop()
+def test_a_full_queue_answers_429_with_retry_after_before_any_stream_starts(small_queue, model_name):
+    srv = small_queue
+
+    def stream_once(_):
+        body = {**chat_body(model_name, "Tell a long story about a dragon.", 48), "stream": True}
+        with srv.http() as http, http.stream("POST", "/v1/chat/completions", json=body) as reply:
+            text = "".join(reply.iter_lines()) if reply.status_code == 200 else reply.read().decode()
+            return reply.status_code, reply.headers.get("retry-after"), text
+
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(srv.capacity + 4) as pool:
+        results = list(pool.map(stream_once, range(srv.capacity + 4)))
+    codes = sorted(code for code, _, _ in results)
+    assert set(codes) == {200, 429} and codes.count(429) >= 3, codes  # the rest ran or waited
+    for code, retry_after, text in results:
+        if code == 429:
+            assert int(retry_after) >= 1 and json.loads(text)["error"]["code"] == "server_overloaded"
+        else:
+            assert "error" not in text and text.endswith("data: [DONE]")
+    with srv.http() as http:  # nothing stuck: the queue drained
+        assert http.post("/v1/chat/completions", json=chat_body(model_name, "Hi", 2)).status_code == 200

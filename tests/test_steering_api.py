@@ -7,6 +7,7 @@ import concurrent.futures
 import sqlite3
 import time
 
+import pytest
 from live_server import start_server
 
 MODEL = "SmolLM2-135M-Instruct"
@@ -30,6 +31,12 @@ def ask(server, key, question, max_tokens=32) -> str:
     reply = server.client(key).chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": question}], temperature=0, max_tokens=max_tokens)
     return reply.choices[0].message.content
+
+
+@pytest.fixture(scope="module")
+def server(engine_server):
+    """Both engines; on vLLM the vectors are computed through the engine itself."""
+    return engine_server
 
 
 def test_steering_removes_the_facts_and_leaves_other_rows_identical(server):
@@ -74,3 +81,31 @@ def test_vectors_are_stored_per_model_and_recomputed_for_another(tmp_path):
         assert len(models) == 2 and "another-model" in models
     finally:
         again.stop()
+
+
+def _stored_vectors(server, target_id):
+    from steering import SteeringVectors
+
+    db = sqlite3.connect(server.env["LETHE_DB_PATH"])
+    try:
+        (blob,) = db.execute("SELECT data FROM steering_vectors WHERE target_id = ?", (target_id,)).fetchone()
+    finally:
+        db.close()
+    return SteeringVectors.from_bytes(blob)
+
+
+def test_vectors_computed_through_vllm_match_those_from_transformers(hf_server, vllm_server):
+    """vLLM's workers capture the residual stream at the last prompt token; read at the wrong token
+    or layer, the directions would point elsewhere than the transformers model's."""
+    found = []
+    for srv in (hf_server, vllm_server):
+        key = srv.tenant_with({"interventions": ["steering"]})
+        with srv.http(key) as http:
+            target_id = http.post("/v1/forget-targets", json={"name": "Barack Obama"}).json()["id"]
+        assert wait_ready(srv, key, target_id)["status"] == "ready"
+        found.append(_stored_vectors(srv, target_id))
+    hf, vllm = found
+    assert hf.layers.keys() == vllm.layers.keys()
+    for layer, direction in hf.layers.items():
+        assert float(direction @ vllm.layers[layer]) > 0.99, layer
+        assert abs(hf.norms[layer] - vllm.norms[layer]) < 0.01 * hf.norms[layer], layer

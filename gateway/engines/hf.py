@@ -20,27 +20,19 @@ import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from transformers import DynamicCache
 
-from .base import (
-    EngineOverloaded,
-    GenerationOutput,
-    GenerationRequest,
-    RowOutputs,
-    RowPlan,
-    TokenLogprob,
-    TopLogprob,
-)
-from filters import mask_banned, redact_top_logprobs
+from .base import EngineOverloaded, GenerationOutput, GenerationRequest, RowOutputs, TokenLogprob
+from filters import mask_banned
 from filters.grammar import Grammars, GrammarState, mask_grammar
 
 from ..failpoints import failpoint
-
-from .text import IncrementalDetokenizer, StopStringMatcher
+from .rows import RowStream, TokenCodec, collect_eos_ids
+from .text import native_tools, render_chat
 from .tokens import TokenBytes
 
 log = logging.getLogger("lethe.engine")
@@ -54,29 +46,13 @@ class EngineStats:
 
 
 @dataclass
-class _Row:
-    request: GenerationRequest
-    emit: Callable[[GenerationOutput], None]
-    detokenizer: IncrementalDetokenizer
-    stops: StopStringMatcher
-    generator: torch.Generator | None
-    plan: RowPlan
-    ban_state: object | None = None
-    guard: object | None = None
-    grammar: GrammarState | None = None
-    penalties: _Penalties | None = None
-    generated: int = 0
-    next_token: int = -1
-    finished: bool = False
-    # Logprobs wait until the text of their token has been sent: a guard that holds back and then
-    # cuts a banned string must not have sent that string's tokens as logprobs.
-    pending_logprobs: list[tuple[int, TokenLogprob]] = field(default_factory=list)  # (text end, entry)
-    decoded_chars: int = 0
-    sent_chars: int = 0
+class _Row(RowStream):
+    """A row in the running batch: its output side (shared with every engine) plus sampling state."""
 
-    @property
-    def request_id(self) -> str:
-        return self.request.request_id
+    generator: torch.Generator | None = None
+    next_token: int = -1
+    grammar: GrammarState | None = None
+    penalties: "_Penalties | None" = None
 
 
 class _Penalties:
@@ -136,10 +112,11 @@ class HFEngine:
         self.stats = stats or EngineStats()
         self.eos_ids = self._eos_ids()
         self.token_bytes = TokenBytes(tokenizer)
+        self.codec = TokenCodec(tokenizer, self.token_bytes, self.eos_ids, self.max_model_len)
         self.steering = None  # steering.hooks.GatedSteering, installed by the pipeline when used
+        self.ready = False
         self.vocab_size = model.get_output_embeddings().weight.shape[0]
-        template = getattr(tokenizer, "chat_template", None) or ""
-        self.native_tools = "tools" in template
+        self.native_tools = native_tools(tokenizer)
         self._grammars: Grammars | None = None
 
         self._incoming: queue.Queue[_Row] = queue.Queue()
@@ -156,12 +133,25 @@ class HFEngine:
 
     # ---- public interface -------------------------------------------------------------------
 
+    async def load(self) -> None:
+        """Nothing left to load: the model came in with the constructor."""
+
+    @property
+    def num_layers(self) -> int:
+        return self.model.config.num_hidden_layers
+
+    @property
+    def hidden_size(self) -> int:
+        return self.model.config.hidden_size
+
     def start(self) -> None:
+        self.ready = True
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="lethe-engine", daemon=True)
             self._thread.start()
 
     def shutdown(self) -> None:
+        self.ready = False
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -181,19 +171,7 @@ class HFEngine:
         return self.tokenizer.encode(text, add_special_tokens=False)
 
     def render_chat(self, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
-        # A trailing assistant message is a prefill: the model continues it instead of starting anew.
-        prefill = bool(messages) and messages[-1]["role"] == "assistant"
-        ids = self.tokenizer.apply_chat_template(
-            messages,
-            tools=tools if self.native_tools else None,
-            add_generation_prompt=not prefill,
-            continue_final_message=prefill,
-            tokenize=True,
-            return_dict=False,
-        )
-        if isinstance(ids, dict) or hasattr(ids, "input_ids"):
-            ids = ids["input_ids"]
-        return list(ids)
+        return render_chat(self.tokenizer, messages, tools if self.native_tools else None)
 
     def generate(self, request: GenerationRequest) -> RowOutputs:
         """Queues the request now (EngineOverloaded when the waiting queue is full, so a caller
@@ -226,18 +204,9 @@ class HFEngine:
                 generator.manual_seed(params.seed)
             else:
                 generator.seed()
-        plan = request.plan or RowPlan()
-        ban_state = plan.banned.start(request.prompt_ids) if plan.banned is not None else None
         structured = params.structured
         return _Row(
-            request=request,
-            emit=emit,
-            detokenizer=IncrementalDetokenizer(self.tokenizer, request.prompt_ids),
-            stops=StopStringMatcher(params.stop),
-            generator=generator,
-            plan=plan,
-            ban_state=ban_state,
-            guard=plan.guard.start() if plan.guard is not None else None,
+            request=request, emit=emit, codec=self.codec, generator=generator, defer=self._finisher.submit,
             grammar=self.grammars().matcher(structured.json) if structured is not None else None,
             penalties=_Penalties(params, request.prompt_ids, self.vocab_size, self.device) if params.penalized else None,
         )
@@ -276,7 +245,7 @@ class HFEngine:
                 # The rows being admitted too: a failed prefill never reached the running batch,
                 # and a row nobody finishes leaves its client waiting forever.
                 for row in {id(r): r for r in (*self._rows, *newcomers)}.values():
-                    self._finish(row, "error")
+                    row.finish("error")
                 self._reset_batch()
 
     def _take_newcomers(self) -> list[_Row]:
@@ -413,13 +382,13 @@ class HFEngine:
                 # isfinite().any() costs tens of ms on a busy CPU).
                 if row.grammar is not None and logits[i, greedy[i]].item() == float("-inf"):
                     # The grammar allows only what the bans forbid: a schema cannot force a banned name.
-                    self._finish(row, "content_filter")
+                    row.finish("content_filter")
                     continue
                 token = greedy[i] if row.request.params.greedy else self._sample(logits[i], row)
                 self._accept(row, token, logits[i])
             except Exception as exc:  # one row's failure (e.g. a bad plan) must not end the others
                 log.exception("row %s failed", row.request_id)
-                self._finish(row, "error")
+                row.finish("error")
         self.stats.on_step(len(rows), len(rows))
 
     def _sample(self, logits: torch.Tensor, row: _Row) -> int:
@@ -440,120 +409,24 @@ class HFEngine:
         return int(torch.multinomial(probs, 1, generator=row.generator))
 
     def _accept(self, row: _Row, token: int, logits: torch.Tensor) -> None:
-        params = row.request.params
-        row.generated += 1
         row.next_token = token
-        entry = None
-        if params.logprobs and token not in self.eos_ids:
-            # Redaction follows the row's text before this token, so it is decided before advancing.
-            hidden = row.ban_state.redacted_next() if row.ban_state is not None and params.top_logprobs else set()
-            entry = self._logprob(logits, token, params.top_logprobs, hidden)
-        if row.ban_state is not None:
-            row.ban_state.advance(token)
         if row.penalties is not None:
             row.penalties.advance(token)
         if row.grammar is not None:
             row.grammar.advance(token)
-        if token in self.eos_ids:
-            self._finish(row, "stop")
-            return
-        delta = row.detokenizer.add(token)
-        row.decoded_chars += len(delta)
-        if entry is not None:
-            row.pending_logprobs.append((row.decoded_chars, entry))
-        text, hit_stop = row.stops.feed(delta)
-        if row.guard is not None:
-            # The guard holds back what could still become a banned string and cuts when one appears.
-            guarded = row.guard.feed(text)
-            text = guarded.text_to_emit
-            if guarded.tripped:
-                self._emit(row, text)
-                self._finish(row, "content_filter")
-                return
-        if hit_stop:
-            self._emit(row, text)
-            self._finish(row, "stop")
-            return
-        total = len(row.request.prompt_ids) + row.generated
-        if row.generated >= params.max_tokens or total >= self.max_model_len:
-            self._emit(row, text)
-            self._finish(row, "length")
-            return
-        self._emit(row, text)
+        row.accept(token, lambda hidden: self._logprob(logits, token, row.request.params.top_logprobs, hidden))
 
     def _logprob(self, logits: torch.Tensor, token: int, top_n: int, hidden: set[int]) -> TokenLogprob:
         logp = torch.log_softmax(logits, dim=-1)
-        top: list[TopLogprob] = []
+        candidates = []
         if top_n:
             # Ask for enough candidates that n remain once the hidden ones are taken out.
             values, ids = logp.topk(min(top_n + len(hidden), logp.shape[-1]))
-            kept = redact_top_logprobs(list(zip(ids.tolist(), values.tolist())), hidden, top_n)
-            top = [self._top(t, v) for t, v in kept]
-        chosen = self._top(token, float(logp[token]))
-        return TokenLogprob(chosen.token, chosen.logprob, chosen.bytes, top)
-
-    def _top(self, token: int, logprob: float) -> TopLogprob:
-        raw = self.token_bytes(token)
-        return TopLogprob(raw.decode("utf-8", errors="replace"), max(logprob, -9999.0), list(raw))
-
-    def _emit(self, row: _Row, text: str) -> None:
-        logprobs = self._sent_logprobs(row, text)
-        if text or logprobs:
-            row.emit(GenerationOutput(text, row.generated, len(row.request.prompt_ids), logprobs))
-
-    @staticmethod
-    def _sent_logprobs(row: _Row, text: str, everything: bool = False) -> list[TokenLogprob]:
-        """Counts `text` as sent and returns the logprobs whose token text is now all sent."""
-        row.sent_chars += len(text)
-        ready = [entry for end, entry in row.pending_logprobs if everything or end <= row.sent_chars]
-        row.pending_logprobs = [] if everything else [p for p in row.pending_logprobs if p[0] > row.sent_chars]
-        return ready
-
-    def _finish(self, row: _Row, reason: str) -> None:
-        if row.finished:
-            return
-        row.finished = True  # leaves the batch at the next compaction
-        if row.guard is not None and reason in ("stop", "length") and getattr(row.guard, "waits", False):
-            # The guard's last words may still need the answer judge: wait for it beside the loop,
-            # so the rest of the batch keeps decoding.
-            self._finisher.submit(self._finish_text, row, reason)
-        else:
-            self._finish_text(row, reason)
-
-    def _finish_text(self, row: _Row, reason: str) -> None:
-        try:
-            self._send_last(row, reason)
-        except Exception:
-            log.exception("finishing row %s failed", row.request_id)
-            row.emit(GenerationOutput("", row.generated, len(row.request.prompt_ids), [], "error"))
-
-    def _send_last(self, row: _Row, reason: str) -> None:
-        tail = ""
-        if reason in ("stop", "length"):
-            tail = row.stops.flush()
-            if row.guard is not None:
-                result = row.guard.feed(tail)
-                tail = result.text_to_emit
-                if not result.tripped:
-                    tail += row.guard.finish()  # a string that ends the text is only confirmed here
-                if row.guard.tripped:
-                    reason = "content_filter"
-        # A normal end sends every remaining logprob (a removed stop string's tokens included).
-        logprobs = self._sent_logprobs(row, tail, everything=reason in ("stop", "length"))
-        # A constrained answer keeps its format: no sentence is spliced into JSON.
-        if reason == "content_filter" and row.plan.refusal_text is not None and row.grammar is None:
-            tail += row.plan.refusal_text
-            reason = "stop"
-        row.emit(GenerationOutput(tail, row.generated, len(row.request.prompt_ids), logprobs, reason))
+            candidates = list(zip(ids.tolist(), values.tolist()))
+        return self.codec.entry(token, float(logp[token]), candidates, hidden, top_n)
 
     def _eos_ids(self) -> list[int]:
-        ids: list[int] = []
-        for source in (getattr(self.model, "generation_config", None), self.model.config, self.tokenizer):
-            value = getattr(source, "eos_token_id", None)
-            for v in value if isinstance(value, (list, tuple)) else [value]:
-                if v is not None and v not in ids:
-                    ids.append(int(v))
-        return ids
+        return collect_eos_ids(getattr(self.model, "generation_config", None), self.model.config, self.tokenizer)
 
 
 def _libc_trim():

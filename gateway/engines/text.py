@@ -7,6 +7,28 @@ from typing import Sequence
 _REPLACEMENT = "\ufffd"
 
 
+def native_tools(tokenizer) -> bool:
+    """Whether the chat template renders tool definitions itself."""
+    return "tools" in (getattr(tokenizer, "chat_template", None) or "")
+
+
+def render_chat(tokenizer, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
+    """The prompt ids of a conversation (tools only for a template that renders them). A trailing
+    assistant message is a prefill: the model continues it instead of starting anew."""
+    prefill = bool(messages) and messages[-1]["role"] == "assistant"
+    ids = tokenizer.apply_chat_template(
+        messages,
+        tools=tools,
+        add_generation_prompt=not prefill,
+        continue_final_message=prefill,
+        tokenize=True,
+        return_dict=False,
+    )
+    if isinstance(ids, dict) or hasattr(ids, "input_ids"):
+        ids = ids["input_ids"]
+    return list(ids)
+
+
 class IncrementalDetokenizer:
     """Decodes one token at a time without splitting multi-byte characters or merged tokens.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 router = APIRouter()
@@ -12,6 +12,9 @@ router = APIRouter()
 @router.get("/healthz")
 async def healthz(request: Request):
     engine = request.app.state.engine
+    status = getattr(request.app.state, "status", "loading")
+    if status != "ok":  # loading the engine, or refusing to serve (see the log)
+        return JSONResponse({"status": status, "model": engine.model_name}, status_code=503)
     return {"status": "ok", "model": engine.model_name, "running": engine.num_running, "waiting": engine.num_waiting}
 
 

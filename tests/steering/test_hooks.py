@@ -254,3 +254,40 @@ def test_cuda_bf16_untriggered_row_is_bit_identical(model):
         s.remove()
     assert torch.equal(steered[0], base[0])
     assert not torch.equal(steered[1], base[1]) and not torch.equal(steered[2], base[2])
+
+
+class _FusedResidualLayer(nn.Module):
+    """A layer shaped like vLLM's: returns (delta, residual) whose sum is the residual stream."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(HIDDEN, HIDDEN)
+
+    def forward(self, x):
+        return torch.tanh(self.proj(x)), x
+
+
+def test_flattened_batch_rows_map_to_their_token_spans_and_others_stay_bit_identical():
+    """vLLM flattens a batch to [tokens, hidden]: row i's plan must touch its span only, for adds
+    and for rotations of the summed stream (hidden + residual)."""
+    torch.manual_seed(0)
+    holder = nn.Module()
+    holder.layers = nn.ModuleList([_FusedResidualLayer(), _FusedResidualLayer()])
+    hooks = GatedSteering(holder, holder.layers, split_residual=True)
+    x = torch.randn(7, HIDDEN)  # three requests: tokens 0-2, 3, 4-6
+    spans = [(0, 3), (3, 4), (4, 7)]
+    with torch.no_grad():
+        plain = [layer(x) for layer in holder.layers]
+        add, rot = vec(1), Rotate(vec(2, norm=0.5))
+        hooks.set_rows([{0: add}, None, {1: rot}], spans=spans)
+        steered = [layer(x) for layer in holder.layers]
+        hooks.clear()
+    first, second = steered
+    assert torch.equal(first[0][3:], plain[0][0][3:]) and torch.equal(second[0][:4], plain[1][0][:4])
+    assert torch.allclose(first[0][:3], plain[0][0][:3] + add)
+    stream_before = plain[1][0][4:] + plain[1][1][4:]
+    stream_after = second[0][4:] + second[1][4:]
+    assert torch.allclose(stream_after.norm(dim=-1), stream_before.norm(dim=-1), atol=1e-4)  # a turn keeps the norm
+    turned = torch.nn.functional.cosine_similarity(stream_after, rot.vector[None], dim=-1)
+    assert (turned > torch.nn.functional.cosine_similarity(stream_before, rot.vector[None], dim=-1)).all()
+    hooks.remove()

@@ -1,0 +1,180 @@
+"""One row's output side, shared by every engine: from sampled token ids to GenerationOutputs.
+
+An engine decides *which* token a row gets (its forward pass, steering and token bans); what
+happens to that token afterwards is the same whatever produced it: incremental detokenization,
+stop strings, the stream guard holding back and cutting, logprobs held until their text has been
+sent (and redacted when the row bans strings), and the finish reason. Keeping this in one class is
+what makes the HF and vLLM engines answer the same request with the same bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+from filters import redact_top_logprobs
+
+from .base import GenerationOutput, GenerationRequest, RowPlan, TokenLogprob, TopLogprob
+from .text import IncrementalDetokenizer, StopStringMatcher
+from .tokens import TokenBytes
+
+log = logging.getLogger("lethe.engine")
+
+# Given the ids a row must not list, the chosen token's logprob entry (engine-specific source).
+LogprobFn = Callable[[set[int]], TokenLogprob]
+
+
+def collect_eos_ids(*sources) -> list[int]:
+    """Every end-of-sequence id named by the generation config, model config or tokenizer."""
+    ids: list[int] = []
+    for source in sources:
+        value = getattr(source, "eos_token_id", None)
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if v is not None and v not in ids:
+                ids.append(int(v))
+    return ids
+
+
+@dataclass
+class TokenCodec:
+    """What a row needs to know about the model's vocabulary."""
+
+    tokenizer: object
+    token_bytes: TokenBytes
+    eos_ids: list[int]
+    max_model_len: int
+
+    def top(self, token: int, logprob: float) -> TopLogprob:
+        raw = self.token_bytes(token)
+        return TopLogprob(raw.decode("utf-8", errors="replace"), max(logprob, -9999.0), list(raw))
+
+    def entry(self, token: int, logprob: float, candidates: list[tuple[int, float]], hidden: set[int],
+              top_n: int) -> TokenLogprob:
+        """A logprob entry from (id, logprob) candidates, best first; hidden ids are never listed."""
+        kept = redact_top_logprobs(candidates, hidden, top_n) if top_n else []
+        chosen = self.top(token, logprob)
+        return TokenLogprob(chosen.token, chosen.logprob, chosen.bytes, [self.top(t, v) for t, v in kept])
+
+
+@dataclass
+class RowStream:
+    request: GenerationRequest
+    emit: Callable[[GenerationOutput], None]
+    codec: TokenCodec
+    plan: RowPlan = field(default_factory=RowPlan)
+    ban_state: object | None = None
+    guard: object | None = None
+    generated: int = 0
+    finished: bool = False
+    finish_reason: str | None = None
+    # Logprobs wait until the text of their token has been sent: a guard that holds back and then
+    # cuts a banned string must not have sent that string's tokens as logprobs.
+    pending_logprobs: list[tuple[int, TokenLogprob]] = field(default_factory=list)  # (text end, entry)
+    decoded_chars: int = 0
+    sent_chars: int = 0
+    # Where a finish that may wait for the answer judge runs, so the caller (a decode loop) never
+    # waits for it; None runs it in place.
+    defer: Callable[..., object] | None = None
+    detokenizer: IncrementalDetokenizer = field(init=False)
+    stops: StopStringMatcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.plan = self.request.plan or RowPlan()
+        self.detokenizer = IncrementalDetokenizer(self.codec.tokenizer, self.request.prompt_ids)
+        self.stops = StopStringMatcher(self.request.params.stop)
+        if self.plan.banned is not None:
+            self.ban_state = self.plan.banned.start(self.request.prompt_ids)
+        if self.plan.guard is not None:
+            self.guard = self.plan.guard.start()
+
+    @property
+    def request_id(self) -> str:
+        return self.request.request_id
+
+    def accept(self, token: int, logprob: LogprobFn | None = None) -> None:
+        """Takes the row's next token; finishes the row when it ends it."""
+        params = self.request.params
+        self.generated += 1
+        eos = token in self.codec.eos_ids
+        entry = None
+        if params.logprobs and not eos and logprob is not None:
+            # Redaction follows the row's text before this token, so it is decided before advancing.
+            hidden = self.ban_state.redacted_next() if self.ban_state is not None and params.top_logprobs else set()
+            entry = logprob(hidden)
+        if self.ban_state is not None:
+            self.ban_state.advance(token)
+        if eos:
+            self.finish("stop")
+            return
+        delta = self.detokenizer.add(token)
+        self.decoded_chars += len(delta)
+        if entry is not None:
+            self.pending_logprobs.append((self.decoded_chars, entry))
+        text, hit_stop = self.stops.feed(delta)
+        if self.guard is not None:
+            # The guard holds back what could still become a banned string and cuts when one appears.
+            guarded = self.guard.feed(text)
+            text = guarded.text_to_emit
+            if guarded.tripped:
+                self._emit(text)
+                self.finish("content_filter")
+                return
+        if hit_stop:
+            self._emit(text)
+            self.finish("stop")
+            return
+        total = len(self.request.prompt_ids) + self.generated
+        if self.generated >= params.max_tokens or total >= self.codec.max_model_len:
+            self._emit(text)
+            self.finish("length")
+            return
+        self._emit(text)
+
+    def _emit(self, text: str) -> None:
+        logprobs = self._sent_logprobs(text)
+        if text or logprobs:
+            self.emit(GenerationOutput(text, self.generated, len(self.request.prompt_ids), logprobs))
+
+    def _sent_logprobs(self, text: str, everything: bool = False) -> list[TokenLogprob]:
+        """Counts `text` as sent and returns the logprobs whose token text is now all sent."""
+        self.sent_chars += len(text)
+        ready = [entry for end, entry in self.pending_logprobs if everything or end <= self.sent_chars]
+        self.pending_logprobs = [] if everything else [p for p in self.pending_logprobs if p[0] > self.sent_chars]
+        return ready
+
+    def finish(self, reason: str) -> None:
+        if self.finished:
+            return
+        self.finished = True  # an engine drops the row from its batch now; the last words may follow
+        if self.defer is not None and reason in ("stop", "length") and getattr(self.guard, "waits", False):
+            self.defer(self._finish_safely, reason)
+        else:
+            self._finish_safely(reason)
+
+    def _finish_safely(self, reason: str) -> None:
+        try:
+            self._send_last(reason)
+        except Exception:
+            log.exception("finishing row %s failed", self.request_id)
+            self.emit(GenerationOutput("", self.generated, len(self.request.prompt_ids), [], "error"))
+
+    def _send_last(self, reason: str) -> None:
+        tail = ""
+        if reason in ("stop", "length"):
+            tail = self.stops.flush()
+            if self.guard is not None:
+                result = self.guard.feed(tail)
+                tail = result.text_to_emit
+                if not result.tripped:
+                    tail += self.guard.finish()  # a string that ends the text is only confirmed here
+                if self.guard.tripped:
+                    reason = "content_filter"
+        # A normal end sends every remaining logprob (a removed stop string's tokens included).
+        logprobs = self._sent_logprobs(tail, everything=reason in ("stop", "length"))
+        # A constrained answer keeps its format: no sentence is spliced into JSON.
+        if reason == "content_filter" and self.plan.refusal_text is not None and self.request.params.structured is None:
+            tail += self.plan.refusal_text
+            reason = "stop"
+        self.finish_reason = reason
+        self.emit(GenerationOutput(tail, self.generated, len(self.request.prompt_ids), logprobs, reason))
