@@ -11,6 +11,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+# Everyday prompts that touch no forget target: what the throughput benchmarks generate from.
+PROMPTS = [
+    "Explain how a bicycle works.", "Describe the water cycle.", "Write a short poem about autumn.",
+    "What are the benefits of exercise?", "How do plants make food?", "Describe a busy market.",
+    "Explain what a computer does.", "Tell a short story about a dog.", "Why is the sky blue?",
+    "How do you bake bread?", "Describe the ocean.", "What is a good breakfast?",
+    "Explain how rain forms.", "Describe a mountain hike.", "What makes a good friend?", "How do birds fly?",
+]
+
 
 def load_engine(max_batch_size: int = 32):
     from gateway.app import build_engine

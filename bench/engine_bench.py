@@ -19,15 +19,8 @@ import asyncio
 import time
 import uuid
 
-from .common import ROOT, pct, table
+from .common import PROMPTS, ROOT, pct, table
 
-PROMPTS = [
-    "Explain how a bicycle works.", "Describe the water cycle.", "Write a short poem about autumn.",
-    "What are the benefits of exercise?", "How do plants make food?", "Describe a busy market.",
-    "Explain what a computer does.", "Tell a short story about a dog.", "Why is the sky blue?",
-    "How do you bake bread?", "Describe the ocean.", "What is a good breakfast?",
-    "Explain how rain forms.", "Describe a mountain hike.", "What makes a good friend?", "How do birds fly?",
-]
 TARGET = ("Harry Potter", ["Hogwarts", "Hermione Granger"])
 
 

@@ -28,15 +28,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .common import load_engine, median, start_gateway, table
+from .common import PROMPTS, load_engine, median, start_gateway, table
 
-PROMPTS = [
-    "Explain how a bicycle works.", "Describe the water cycle.", "Write a short poem about autumn.",
-    "What are the benefits of exercise?", "How do plants make food?", "Describe a busy market.",
-    "Explain what a computer does.", "Tell a short story about a dog.", "Why is the sky blue?",
-    "How do you bake bread?", "Describe the ocean.", "What is a good breakfast?",
-    "Explain how rain forms.", "Describe a mountain hike.", "What makes a good friend?", "How do birds fly?",
-]
 MAX_TOKENS = 32
 LEVELS = (1, 4, 8, 16)
 
