@@ -11,6 +11,7 @@ import time
 
 import httpx
 import pytest
+from stress import run_threads
 from live_server import start_server
 
 FAIL = "Quaxmorph-fail-prefill"  # a prompt holding this fails its prefill (failpoint)
@@ -175,14 +176,7 @@ def test_writers_and_readers_across_tenants_stay_consistent(srv, model_name):
             for c in clients:
                 c.close()
 
-    threads = [threading.Thread(target=writer, args=(i,)) for i in range(len(keys))]
-    threads += [threading.Thread(target=reader, args=(100 + i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    time.sleep(25)
-    stop.set()
-    for t in threads:
-        t.join(timeout=180)
+    run_threads(writer, len(keys), reader, 2, stop, seconds=25, join_timeout=180)
     assert not failures, failures[:5]
     assert statuses and all(code < 500 for code in statuses), sorted(set(statuses))
     assert len(names) >= 4 and retired

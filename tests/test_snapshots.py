@@ -21,6 +21,7 @@ from filters import GuardPatterns
 from gateway.policy import ResponsePolicy
 from gateway.registry import Caller, Registry, TargetNotFound
 from gateway.store import GLOBAL, Store
+from stress import run_threads
 
 
 def fake_target(target_id: str, name: str, owner: str = "t", seed: int = 0) -> PreparedTarget:
@@ -182,14 +183,7 @@ def test_concurrent_writers_and_readers_see_one_consistent_snapshot(registry, mo
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
-    threads = [threading.Thread(target=writer, args=(t, i)) for i, t in enumerate(tenants)]
-    threads += [threading.Thread(target=reader, args=(100 + i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    time.sleep(20)
-    stop.set()
-    for t in threads:
-        t.join(timeout=120)
+    run_threads(lambda i: writer(tenants[i], i), len(tenants), reader, 2, stop, seconds=20, join_timeout=120)
     planner.shutdown()
     registry.wait_merged()
     assert not errors, repr(errors[0])
