@@ -109,7 +109,7 @@ class Serving:
         params = replace(self._sampling(req, len(client_ids), req.max_completion_tokens or req.max_tokens,
                                         bool(req.logprobs), top), structured=structured)
         planned, plan = await self.planner.plan(tenant, messages)
-        prompt_ids = client_ids if planned is messages else render(planned)
+        prompt_ids = client_ids if planned is messages else await asyncio.to_thread(render, planned)
         params = self._fit(params, prompt_ids, client_ids)
         jobs = [_Job(prompt_ids, plan, 0, len(client_ids))]
         response_id = f"chatcmpl-{uuid.uuid4().hex}"
@@ -158,9 +158,9 @@ class Serving:
             if not prefix:
                 ids = client_ids
             elif isinstance(prompt, list):
-                ids = self.engine.encode(prefix) + client_ids
+                ids = await asyncio.to_thread(self.engine.encode, prefix) + client_ids
             else:
-                ids = self.engine.encode(prefix + prompt)
+                ids = await asyncio.to_thread(self.engine.encode, prefix + prompt)
             job_params = self._fit(job_params, ids, client_ids)
             params = params or job_params
             jobs.append(_Job(ids, plan, i * req.n, len(client_ids), job_params))
