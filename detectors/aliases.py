@@ -125,6 +125,39 @@ _OTHER_SENSES = ("a person named {w}", "{w}, a character in an old story", "the 
 _COMMON_SENSES = ("a {w} at work", "the {w}'s tools", "what a {w} does")
 
 
+# Other things a one-word name can be, by kind, each a sentence to compare a mention's context with:
+# "Who was Mars in Roman mythology?" reads as the first, "What is plaster of Paris made from?" as the
+# fourth, whatever the name. They veto a one-word alias only where they beat the target's own texts
+# clearly (see the detector), so a target that is itself a god or a brand is not vetoed by them.
+_SENSES = (
+    "{w}, a figure of Greek and Roman mythology", "{w}, a character in a novel, a film or a play",
+    "an international treaty, agreement or event named after {w}",
+    "a material, substance or unit of measurement named after {w}",
+    "a company called {w} and the products it sells", "a food, drink or candy brand called {w}",
+    "a song or an album by the singer {w}",
+)
+
+
+SENSE_KINDS = tuple(sense.format(w="it") for sense in _SENSES)  # each kind without a name, to compare with a description
+
+
+def other_senses(name: str, aliases: Sequence[str] = (), kinds: Sequence[int] | None = None) -> list[str]:
+    """Sense sentences (of the `kinds` given, by index: all by default) for the name's words that
+    match alone: a one-word name, a surname or first name given as an alias, the distinctive head
+    of a designated name."""
+    words = name.split()
+    partial = partial_forms(name, aliases)
+    alone = words if len(words) == 1 else [w for w in words if normalize(w) in partial] + head_words(name, aliases)
+    chosen = [_SENSES[k] for k in (range(len(_SENSES)) if kinds is None else kinds)]
+    return [sense.format(w=w) for w in dict.fromkeys(alone) for sense in chosen]
+
+
+def without_name(text: str, name: str) -> str:
+    """`text` less the words of `name` ("Paris, the capital city of France" -> "the capital city of France")."""
+    words = set(normalize(name).split())
+    return " ".join(w for w in text.replace(",", " , ").split() if normalize(w) not in words).strip(" ,")
+
+
 def near_misses(name: str) -> list[str]:
     """Prompts about other things that share a word with a person-like or one-word name, or with
     the distinctive head of a designated one ("Amazon" of "Amazon River")."""
@@ -145,6 +178,23 @@ def near_misses(name: str) -> list[str]:
     else:
         return []
     return [t.format(x=x) for x in others for t in _NEAR_TEMPLATES]
+
+
+def partial_forms(name: str, aliases: Sequence[str] = ()) -> frozenset[str]:
+    """Normalized one-word aliases (and their plural and possessive forms) that are one word of a
+    name of two words or more: a surname or first name alone, which other people share."""
+    words = normalize(name).split()
+    if len(words) < 2:
+        return frozenset()
+    out = set()
+    for alias in (name, *aliases):
+        form = normalize(alias)
+        if " " in form or not form:
+            continue
+        stem = form[:-1] if form.endswith("s") and form[:-1] in words else form
+        if stem in words:
+            out.add(form)
+    return frozenset(out)
 
 
 def proper_nouns(text: str) -> frozenset[str]:

@@ -32,7 +32,7 @@ from typing import Callable, Collection, Sequence
 
 import numpy as np
 
-from .aliases import head_words, name_words, near_misses, proper_nouns
+from .aliases import SENSE_KINDS, head_words, name_words, near_misses, other_senses, partial_forms, proper_nouns, without_name
 from .embeddings import Embedder
 from .index import EMPTY_INDEX, DetectionView, OwnerIndex, PreparedTarget
 from .lexical import AliasMatcher, LexicalHit
@@ -46,6 +46,10 @@ king queen prince princess pope uncle aunt professor prof planet mount city mada
 monsieur mister herr frau senor senora senorita signor signora don dona sheikh emperor empress tsar czar duke
 duchess count countess baron baroness chancellor minister premier reverend rev father sister bishop cardinal
 rabbi imam sultan judge justice mayor admiral colonel major lieutenant sergeant chief""".split())
+# A sense kind at least this close (cosine) to the target's description, name left out, is the
+# target's own kind (a company for "Microsoft", a god for "Zeus"): it cannot veto the target.
+# Measured: own kinds 0.39-0.63, other kinds <= 0.29.
+_OWN_KIND = 0.35
 # A capitalised neighbour at least this close (cosine) to the target's own texts names part of it
 # ("Microsoft Corporation", "Google Inc"); measured: such words 0.30-0.59, other entities' words <= 0.24.
 _RELATED_NEIGHBOUR = 0.3
@@ -59,6 +63,9 @@ class DetectorConfig:
     margin: float = 0.0
     neutral_margin: float = 0.07  # a semantic hit must beat the closest neutral prompt by this
     near_miss_margin: float = 0.1  # ... and, sharing a name word, the target's closest near miss by this
+    # A one-word alias whose every sentence is closer by this to another sense of the word ("plaster
+    # of Paris", "Mars, the Roman god") than to the target needs confirmation like a doubtful one.
+    sense_margin: float = 0.05
     window_sentences: int = 2  # windows of 1..this many sentences
     max_window_words: int = 64
     top_k: int = 16
@@ -85,8 +92,9 @@ def spans(messages: Sequence[Message], cfg: DetectorConfig) -> list[str]:
 
 
 def _other_sense(raw: str, offsets: list[int], text: str, hit: LexicalHit, own: Collection[str],
-                 related: Callable[[str], bool] = lambda word: False) -> str | None:
-    """The word pair ("bruno mars", "a mars") that says a one-word alias names something else, if any."""
+                 related: Callable[[str], bool] = lambda word: False, cased: bool = False) -> str | None:
+    """The word pair ("bruno mars", "a mars", "treaty of paris") that says a one-word alias names
+    something else, if any. `cased`: the target's name is written with a capital."""
     before = text[:hit.start].split()
     after = text[hit.end:].split()
     word = text[hit.start:hit.end]
@@ -94,24 +102,45 @@ def _other_sense(raw: str, offsets: list[int], text: str, hit: LexicalHit, own: 
         return f"{before[-1]} {word}"
     raw_start = offsets[hit.start]
     raw_end = offsets[hit.end - 1] + 1
+    # A capitalised name written in lower case, plainly (not spelled out or disguised), in a text
+    # that uses capitals: the everyday word ("a scratch that mars the finish", "potter's clay").
+    if cased and raw[raw_start:raw_end].replace("'", "") == word and any(c.isupper() for c in raw):
+        return word
 
     def capital_neighbour(word: str, raw_pos: int, gap: str) -> bool:
         if word in own or word in _TITLES or not raw[raw_pos:raw_pos + 1].isupper():
             return False
         return gap.strip() in ("", ",", "-") and not related(word)
 
+    def starts_sentence(pos: int) -> bool:
+        head = raw[:pos].rstrip()
+        return not head or head[-1] in ".!?:;\"'(\n"
+
     if before:
         pos = offsets[hit.start - 1 - len(before[-1])]
-        head = raw[:pos].rstrip()
-        sentence_start = not head or head[-1] in ".!?:;\"'(\n"
-        if not sentence_start and capital_neighbour(before[-1], pos, raw[pos + 1:raw_start].lstrip("".join(c for c in raw[pos:raw_start] if c.isalnum()))):
+        if not starts_sentence(pos) and capital_neighbour(before[-1], pos, raw[pos + 1:raw_start].lstrip("".join(c for c in raw[pos:raw_start] if c.isalnum()))):
             return f"{before[-1]} {word}"
+        # A proper name built on it with "of" names another thing: "the Treaty of Paris", "the
+        # Judgement of Paris" (titles are the target's own: "the Mayor of Paris", "Emperor of Japan").
+        if len(before) >= 2 and before[-1] == "of":
+            pos = offsets[hit.start - 4 - len(before[-2])]
+            if not starts_sentence(pos) and capital_neighbour(before[-2], pos, ""):
+                return f"{before[-2]} of {word}"
     if after:
         pos = offsets[hit.end + 1]
         gap = raw[raw_end:pos]
         if capital_neighbour(after[0], pos, gap.replace("'s", "").replace("'", "")):
             return f"{word} {after[0]}"
+        if len(after) >= 2 and after[0] == "of" and capital_neighbour(after[1], offsets[hit.end + 4], ""):
+            return f"{word} of {after[1]}"  # "Paris of Troy"
     return None
+
+
+def _supported(text: str, hit: LexicalHit, target: PreparedTarget) -> bool:
+    """Whether the text holds another word of the target's own (the rest of its name, a proper noun
+    of its description): what makes a surname alone ("Obama", "Potter") this target's."""
+    others = target.own_context - target.partial
+    return any(len(w) >= 3 and w in others for w in (text[:hit.start] + " " + text[hit.end:]).split())
 
 
 def _word_pairs(text: str, hit: LexicalHit) -> set[str]:
@@ -132,6 +161,7 @@ class Detector:
         self.config = config or DetectorConfig()
         neutral = [line.strip() for line in _NEUTRAL_PATH.read_text().splitlines() if line.strip()]
         self._neutral = self.embedder.encode(neutral or [""])
+        self._kinds = self.embedder.encode(list(SENSE_KINDS))
         self.targets = TargetSet()
 
     @staticmethod
@@ -154,14 +184,24 @@ class Detector:
         vectors = self._vectors(spec)
         near = near_misses(spec.name)
         negatives = list(spec.negatives)
-        near_vectors = self.embedder.encode([*near, *negatives], scope=spec.owner) if near or negatives else None
+        senses: list[str] = []
+        if spec.description:
+            # Only kinds the target is not itself of: "a company called Microsoft" says nothing
+            # against the software company.
+            described = self.embedder.encode([without_name(spec.description, spec.name)], scope=spec.owner)[0]
+            kinds = [k for k, score in enumerate(self._kinds @ described) if score < _OWN_KIND]
+            senses = other_senses(spec.name, spec.aliases, kinds)
+        others = [*near, *negatives, *senses]
+        near_vectors = self.embedder.encode(others, scope=spec.owner) if others else None
         words = frozenset(name_words(spec.name, spec.aliases))
         head = tuple(head_words(spec.name, spec.aliases))
         return PreparedTarget(spec, vectors.astype(np.float16), self._calibrate(spec, vectors),
                               None if near_vectors is None else near_vectors.astype(np.float16),
                               words, words | proper_nouns(spec.description), head,
                               frozenset(f for w in head for f in AliasMatcher.forms(w)),
-                              bool(spec.description) and self._texts(spec)[-1] == spec.description)
+                              bool(spec.description) and self._texts(spec)[-1] == spec.description,
+                              partial_forms(spec.name, spec.aliases),
+                              near_vectors[len(others) - len(senses):].astype(np.float16) if senses else None)
 
     def prepare_many(self, specs: Sequence[TargetSpec], progress: bool = False) -> list[PreparedTarget]:
         from tqdm import tqdm
@@ -229,6 +269,8 @@ class Detector:
         # Mars?" then an answer opening "Bruno Mars is…", where the capital proves nothing.
         other_senses: set[str] = set()
         sensed: set[str] = set()  # targets with a hit that reads as another sense (not just a weak head word)
+        # One-word hits that fire unless every sentence holding them reads as another sense of the word.
+        to_weigh: dict[str, list[str]] = {}
         for message in messages:
             text, offsets = normalize_with_offsets(message.content)
             for hit in view.lexical_hits(text):
@@ -236,11 +278,17 @@ class Detector:
                 if target is None or hit.target_id in found:
                     continue
                 sense = None if hit.multiword else (
-                    _other_sense(message.content, offsets, text, hit, target.own_context, self._related(target, scope))
+                    _other_sense(message.content, offsets, text, hit, target.own_context, self._related(target, scope),
+                                 target.spec.name[:1].isupper())
                     or next(iter(_word_pairs(text, hit) & other_senses), None))
-                if sense is None and hit.alias not in target.weak:
-                    found[hit.target_id] = Detection(hit.target_id, 1.0, "lexical", target.threshold)
-                    to_confirm.pop(hit.target_id, None)
+                if sense is None and hit.alias not in target.weak and (
+                        hit.alias not in target.partial or _supported(text, hit, target)):
+                    if target.senses is None:
+                        found[hit.target_id] = Detection(hit.target_id, 1.0, "lexical", target.threshold)
+                        to_confirm.pop(hit.target_id, None)
+                        to_weigh.pop(hit.target_id, None)
+                    else:
+                        to_weigh.setdefault(hit.target_id, []).append(text[hit.start:hit.end])
                 else:
                     if sense is not None:
                         other_senses.add(sense)
@@ -248,6 +296,7 @@ class Detector:
                     to_confirm.setdefault(hit.target_id, []).append(text[hit.start:hit.end])
         windows = spans(messages, self.config)
         if not windows:
+            found.update((t, Detection(t, 1.0, "lexical", view.eligible(t).threshold)) for t in to_weigh)
             return sorted(found.values(), key=lambda d: -d.score)
         if len(windows) > self.config.max_windows:
             raise DetectionTooLarge(f"the conversation has {len(windows)} sentence windows; at most "
@@ -262,17 +311,36 @@ class Detector:
 
         norm_windows: dict[int, str] = {}
 
+        def holding(keys: list[str]):
+            for i, window in enumerate(windows):
+                padded = norm_windows.setdefault(i, f" {normalize(window)} ")
+                if any(f" {key} " in padded for key in keys):
+                    yield i
+
+        for target_id, keys in to_weigh.items():
+            if target_id in found:
+                continue
+            target = view.eligible(target_id)
+            target_vecs, senses = target.vectors.astype(np.float32), target.senses.astype(np.float32)
+            if any(float((senses @ vectors[i]).max()) - float((target_vecs @ vectors[i]).max()) < self.config.sense_margin
+                   for i in holding(keys)):
+                found[target_id] = Detection(target_id, 1.0, "lexical", target.threshold)
+                to_confirm.pop(target_id, None)
+            else:
+                sensed.add(target_id)
+                to_confirm.setdefault(target_id, []).extend(keys)
+
         # Doubtful one-word hits: the windows that contain the word must confirm the target.
         for target_id, keys in to_confirm.items():
             target = view.eligible(target_id)
             target_vecs = target.vectors.astype(np.float32)
-            for i, window in enumerate(windows):
-                padded = norm_windows.setdefault(i, f" {normalize(window)} ")
-                if not any(f" {key} " in padded for key in keys):
-                    continue
+            for i in holding(keys):
+                window = windows[i]
                 score = float((target_vecs @ vectors[i]).max())
-                # A head word alone ("the Amazon") need only be closer to the target than to its other senses.
-                near_margin = None if target_id in sensed else 0.0
+                # A head word alone ("the Amazon") need only be closer to the target than to its
+                # other senses, a surname alone ("Obama") only as close to it as a semantic hit; a
+                # name met in another sense must beat its near misses by a margin.
+                near_margin = None if target_id in sensed else 0.0 if any(k in target.weak for k in keys) else float("-inf")
                 if self._confirmed(target, score, vectors[i], window, neutral(i), True, near_margin):
                     found[target_id] = Detection(target_id, score, "lexical", target.threshold)
                     break

@@ -54,6 +54,10 @@ class PreparedTarget:
     head: tuple[str, ...] = ()  # the distinctive word of a designated name ("Amazon" of "Amazon River")
     weak: frozenset[str] = frozenset()  # alias forms (of `head`) that always need confirmation
     described: bool = False  # its last vector is its description
+    # One-word alias forms that are one word of a longer name ("Obama", "Potter", "Shakespeare's"):
+    # other people share them, so alone they fire only with the target's context (see detector).
+    partial: frozenset[str] = frozenset()
+    senses: np.ndarray | None = None  # other things its one-word aliases name (float16), or None
 
     @property
     def id(self) -> str:

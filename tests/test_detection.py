@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from detectors.aliases import expand_aliases, near_misses, probe_prompts
+from detectors.aliases import expand_aliases, near_misses, other_senses, partial_forms, probe_prompts
 from detectors.detector import Detector, spans
 from detectors.lexical import AliasMatcher, edit_distance
 from detectors.normalize import normalize, normalize_with_offsets
@@ -70,6 +70,10 @@ def test_aliases_from_a_name_alone():
     assert any(p.startswith("¿Quién es") for p in probe_prompts("Barack Obama"))  # translated probes
     assert any("Harry Smith" in p for p in near_misses("Harry Potter"))  # same first name, other person
     assert any("Paris Smith" in p for p in near_misses("Paris"))
+    # A surname alone is a partial alias; a one-word name has other senses to weigh it against.
+    assert partial_forms("Barack Obama", expand_aliases("Barack Obama")) == {"obama", "obamas"}
+    assert partial_forms("Paris", ["Paname"]) == set()
+    assert any("mythology" in s for s in other_senses("Mars"))
 
 
 def test_fuzzy_alias_matching():
@@ -298,3 +302,32 @@ def test_split_and_qualified_names_are_detected(evasion_detector, text, target):
 ])
 def test_the_same_words_naming_something_else_do_not_fire(evasion_detector, text, target, owner):
     assert target not in evasion_detector(text, owner)
+
+
+# Neighbours of the kinds that fired on a held-out set (another sense of a one-word name: a figure of
+# myth, a treaty, a company; a proper name built on it with "of"; the everyday word written in lower
+# case), none of them in bench/data/neighbours.jsonl or used to tune detection.
+@pytest.mark.parametrize("text, target", [
+    ("What was Mars the god of in ancient Rome?", "Mars"),
+    ("Is Mars the Roman counterpart of Ares?", "Mars"),
+    ("Which Greek hero killed Paris of Troy?", "Paris"),
+    ("When was the Treaty of Paris signed?", "Paris"),
+    ("What is the Judgement of Paris in Greek myth?", "Paris"),
+])
+def test_another_sense_of_a_one_word_name_does_not_fire(detector, text, target):
+    assert target not in fired(detector, text)
+
+
+def test_a_name_in_an_answer_keeps_the_sense_its_sentence_gives_it(detector):
+    assert "Mars" not in detected_in(detector, ("user", "Which company makes Twix?"),
+                                     ("assistant", "Twix is made by Mars, the candy company."))
+
+
+@pytest.mark.parametrize("text, target", [
+    ("Tell me about Obama's time in office.", "Barack Obama"), ("Who were Potter's friends at school?", "Harry Potter"),
+    ("What did Shakespeare write about love?", "William Shakespeare"), ("How cold does mars get at night?", "Mars"),
+    ("Is Paris worth visiting in winter?", "Paris"), ("Could people ever live on Mars?", "Mars"),
+    ("What is the history of Japan?", "Japan"),
+])
+def test_a_surname_alone_or_a_lower_case_name_still_fires_in_the_targets_context(detector, text, target):
+    assert target in fired(detector, text)
