@@ -3,11 +3,20 @@
 Three kinds of evidence, from strongest to weakest:
 
 * A multi-word alias ("Harry Potter", "harrypotter", "Hary Poter") fires at once.
-* A one-word alias ("Potter", "Paris", "Mars") fires at once too, unless its context says it names
-  something else: a capitalised word right beside it that is not a title or the start of a
-  sentence ("Paris Hilton", "Michelle Obama", "Bruno Mars", "Paris, Texas") or an article before
-  it ("a potter's wheel", "a Mars bar"). Then the sentence around it must confirm: be as close to
-  the target as a semantic hit must be, and clearly closer to it than to the target's near misses.
+* A one-word alias ("Paris", "Mars") fires too, unless its context says it names something else:
+  a capitalised word right beside it that is not a title or the start of a sentence ("Paris
+  Hilton", "Michelle Obama", "Bruno Mars", "Paris, Texas"), a proper name built on it with "of"
+  ("the Treaty of Paris", "Paris of Troy"), an article before it ("a potter's wheel", "a Mars
+  bar"), the name written plainly in lower case in a text that uses capitals (the everyday word:
+  "a scratch that mars the finish"), or every sentence holding it being closer to another sense
+  of the word (a figure of myth, a treaty, a material, a company, a brand, a song: "Who was Mars
+  in Roman mythology?") than to the target. Then the sentence around it must confirm: be as close
+  to the target as a semantic hit must be, and clearly closer to it than to the target's near
+  misses and other senses. Senses of the target's own kind (a company, for Microsoft) never count.
+* A one-word alias that is only part of a longer name (a surname: "Obama", "Potter") is shared by
+  other people: it fires at once only beside another word of the target's own (the rest of its
+  name, a proper noun of its description); alone, its sentence must be as close to the target as
+  a semantic hit must be.
 * A sentence window with no alias fires when it is close to one of the target's prompts (above the
   target's calibrated threshold) and closer to it than to any neutral prompt by a margin; when the
   window shares a name word with the target ("Who is Harry Styles?"), it must also beat the target's
@@ -322,8 +331,9 @@ class Detector:
                 continue
             target = view.eligible(target_id)
             target_vecs, senses = target.vectors.astype(np.float32), target.senses.astype(np.float32)
-            if any(float((senses @ vectors[i]).max()) - float((target_vecs @ vectors[i]).max()) < self.config.sense_margin
-                   for i in holding(keys)):
+            held = list(holding(keys))
+            if not held or any(float((senses @ vectors[i]).max()) - float((target_vecs @ vectors[i]).max())
+                               < self.config.sense_margin for i in held):
                 found[target_id] = Detection(target_id, 1.0, "lexical", target.threshold)
                 to_confirm.pop(target_id, None)
             else:
