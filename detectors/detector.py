@@ -152,6 +152,12 @@ def _supported(text: str, hit: LexicalHit, target: PreparedTarget) -> bool:
     return any(len(w) >= 3 and w in others for w in (text[:hit.start] + " " + text[hit.end:]).split())
 
 
+def _disguised(raw: str, offsets: list[int], text: str, hit: LexicalHit) -> bool:
+    """Whether the raw text spells the word otherwise than plainly ("Sh4k3sp34r3", "O-b-a-m-a"):
+    someone hiding a name means it, and the embedding would not see the name to confirm it."""
+    return raw[offsets[hit.start]:offsets[hit.end - 1] + 1].lower().replace("'", "") != text[hit.start:hit.end]
+
+
 def _word_pairs(text: str, hit: LexicalHit) -> set[str]:
     word = text[hit.start:hit.end]
     before, after = text[:hit.start].split()[-1:], text[hit.end:].split()[:1]
@@ -291,7 +297,8 @@ class Detector:
                                  target.spec.name[:1].isupper())
                     or next(iter(_word_pairs(text, hit) & other_senses), None))
                 if sense is None and hit.alias not in target.weak and (
-                        hit.alias not in target.partial or _supported(text, hit, target)):
+                        hit.alias not in target.partial or _supported(text, hit, target)
+                        or _disguised(message.content, offsets, text, hit)):
                     if target.senses is None:
                         found[hit.target_id] = Detection(hit.target_id, 1.0, "lexical", target.threshold)
                         to_confirm.pop(hit.target_id, None)
