@@ -147,7 +147,11 @@ def _other_sense(raw: str, offsets: list[int], text: str, hit: LexicalHit, own: 
 
 def _supported(text: str, hit: LexicalHit, target: PreparedTarget) -> bool:
     """Whether the text holds another word of the target's own (the rest of its name, a proper noun
-    of its description): what makes a surname alone ("Obama", "Potter") this target's."""
+    of its description), or a title names the bearer ("Madame Curie", "President Obama"): what
+    makes a surname alone ("Obama", "Potter") this target's."""
+    before = text[:hit.start].split()
+    if before and before[-1] in _TITLES:
+        return True
     others = target.own_context - target.partial
     return any(len(w) >= 3 and w in others for w in (text[:hit.start] + " " + text[hit.end:]).split())
 
