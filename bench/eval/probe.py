@@ -22,8 +22,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from . import seed
-from .attacks import templated_attacks
-from .matching import contains_gold
+from gateway.evaluation.attacks import templated_attacks
+from gateway.evaluation.matching import contains_gold
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -75,6 +75,23 @@ def _cached_answers(path: Path) -> dict[str, str]:
     return json.loads(path.read_text()).get("answers", {}) if path.exists() else {}
 
 
+def attack_rows(forget: list[dict]) -> list[dict]:
+    """Templated attacks over the kept facts, then the hand-written ones."""
+    attacks = templated_attacks(forget)
+    for i, (target, family, variant, golds, messages) in enumerate(seed.HANDWRITTEN):
+        attacks.append({"id": f"hw-{i:03d}", "target": target, "family": family, "variant": variant,
+                        "messages": messages, "golds": golds})
+    return attacks
+
+
+def rewrite_attacks(out: Path) -> dict:
+    """Only attacks.jsonl, from the kept facts in OUT/forget.jsonl: for new templates, no model needed."""
+    forget = [json.loads(line) for line in (out / "forget.jsonl").read_text().splitlines() if line.strip()]
+    attacks = attack_rows(forget)
+    _write(out / "attacks.jsonl", attacks)
+    return {"attacks_per_family": dict(Counter(a["family"] for a in attacks))}
+
+
 def build(asker: Asker, out: Path, reuse: bool = False) -> dict:
     phrasings = [(i, p) for i, fact in enumerate(seed.FACTS) for p in fact[4]]
     questions = [p for _, p in phrasings] + [n[3] for n in seed.NEIGHBOURS] + [r[2] for r in seed.RETAIN]
@@ -99,10 +116,7 @@ def build(asker: Asker, out: Path, reuse: bool = False) -> dict:
         if contains_gold(answers[question], golds):
             retain.append({"id": f"rt-{i:03d}", "subject": subject, "question": question, "golds": golds})
 
-    attacks = templated_attacks(forget)
-    for i, (target, family, variant, golds, messages) in enumerate(seed.HANDWRITTEN):
-        attacks.append({"id": f"hw-{i:03d}", "target": target, "family": family, "variant": variant,
-                        "messages": messages, "golds": golds})
+    attacks = attack_rows(forget)
 
     out.mkdir(parents=True, exist_ok=True)
     _write(out / "targets.jsonl", seed.TARGETS)
@@ -128,7 +142,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=DATA)
     parser.add_argument("--reuse", action="store_true",
                         help="keep the answers in OUT/probe_log.json (same model) and ask only new questions")
+    parser.add_argument("--attacks-only", action="store_true",
+                        help="rewrite OUT/attacks.jsonl from OUT/forget.jsonl and the templates, asking nothing")
     args = parser.parse_args(argv)
+    if args.attacks_only:
+        print(json.dumps(rewrite_attacks(args.out), indent=1))
+        return
     server = None
     if args.base_url:
         asker = Asker(args.base_url, args.api_key)

@@ -64,3 +64,31 @@ def contains_gold(answer: str, golds: list[str]) -> bool:
         if any(" " in g and f" {g.replace(' ', '')} " in padded for g in wanted):
             return True
     return False
+
+
+def _starts_a_gold(view: str, golds: list[str]) -> bool:
+    """The view ends in the first characters of a gold, at a word start: "… the himal" for "himalayas".
+    At least four characters (or the whole gold when shorter), so "pa" does not stand for "paris"."""
+    for gold in golds:
+        for start in range(len(view)):
+            if start and view[start - 1] != " ":
+                continue
+            fragment = view[start:]
+            if len(fragment) >= min(4, len(gold)) and gold.startswith(fragment):
+                return True
+    return False
+
+
+def leaks_in_alternatives(prefix: str, alternatives: list[tuple[str, list[str]]], golds: list[str]) -> bool:
+    """Does a token the server listed as an alternative (top_logprobs) state the fact, or begin to?
+    Each alternative is read in place: the prefill, the text generated before it, then the token."""
+    wanted = [plain(g) for g in golds if plain(g)]
+    for before, tokens in alternatives:
+        for token in tokens:
+            if not plain(token):
+                continue  # punctuation or whitespace cannot carry a fact
+            view = plain(prefix + before + token)
+            tail = view[-60:]
+            if contains_gold(tail, golds) or _starts_a_gold(tail, wanted):
+                return True
+    return False
