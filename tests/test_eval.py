@@ -69,7 +69,7 @@ def test_quick_eval_fails_on_a_regression(quick_report, tmp_path):
 def test_gold_matching_sees_through_disguises():
     import base64
 
-    from bench.eval.matching import contains_gold
+    from gateway.evaluation.matching import contains_gold
 
     assert contains_gold("The capital of France is Paris.", ["paris"])
     assert contains_gold("Tōkyō!", ["tokyo"])
@@ -82,9 +82,9 @@ def test_gold_matching_sees_through_disguises():
 
 
 def test_suite_loads_and_quick_subset_covers_every_family():
-    from bench.eval.__main__ import QUICK
-    from bench.eval.attacks import FAMILIES
-    from bench.eval.suite import load
+    from gateway.evaluation.cli import QUICK
+    from gateway.evaluation.attacks import FAMILIES
+    from gateway.evaluation.suite import load
 
     suite = load()
     targets = {t["name"] for t in suite.targets}
@@ -100,7 +100,7 @@ def test_suite_loads_and_quick_subset_covers_every_family():
 
 
 def test_tells_and_repetition():
-    from bench.eval.metrics import is_tell, repetition_ratio
+    from gateway.evaluation.metrics import is_tell, repetition_ratio
 
     paris = {"name": "Paris", "aliases": []}
     assert is_tell("I have been told to forget that.", paris)
