@@ -29,13 +29,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from . import metrics, policies, report, runner, suite as suite_mod, thresholds  # noqa: E402
 
 RESULTS = suite_mod.DEFAULT_DIR.parent / "results"
-# Quick mode: one forget and neighbour prompt per (target, kind), two attacks per family, 10
+# Quick mode: one forget and neighbour prompt per (target, kind), one attack per family, 10
 # retain questions, short answers (most facts are answered within the first dozen tokens, so 32 is
-# enough to see a leak). At temperature 1: k=5 draws of 4 forget prompts and one attack per family
-# (base draws once: its sampled answers are only the fluency reference). Fluency is scored on 10
-# triggered prompts.
-QUICK = {"per_group": 1, "attack_per_group": None, "retain": 10, "attacks_per_family": 2, "max_tokens": 32,
-         "latency_prompts": 6, "fluency_prompts": 10, "k": 5, "base_k": 1, "sample_forget": 4,
+# enough to see a leak). At temperature 1: k=5 draws of 3 forget prompts and of the attack of each
+# family (base draws once: its sampled answers are only the fluency reference). Fluency is scored on
+# 6 triggered prompts.
+QUICK = {"per_group": 1, "attack_per_group": None, "retain": 10, "attacks_per_family": 1, "max_tokens": 32,
+         "latency_prompts": 6, "fluency_prompts": 6, "k": 5, "base_k": 1, "sample_forget": 3,
          "sample_attacks_per_family": 1}
 # Full: every forget, retain and neighbour prompt; templated attacks capped at 3 per (target, family),
 # so each family weighs the same whatever the number of variants. k=5 draws at temperature 1 of every

@@ -16,6 +16,36 @@ import re
 _WORDS = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?|\w*\d\w*")
 
 
+def whole_words(tokenizer) -> frozenset[str]:
+    """Lower-cased alphabetic tokens that start a word (byte-level BPE marks them with a leading
+    space): the words the model's own tokenizer learned whole, about 25,000 for SmolLM2's 49k vocab."""
+    space = tokenizer.convert_ids_to_tokens(tokenizer(" a", add_special_tokens=False)["input_ids"])[0][0]
+    return frozenset(token[1:].lower() for token in tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+                     if token and token.startswith(space) and token[1:].isalpha())
+
+
+def nonword_share(text: str, vocabulary: frozenset[str], known: str = "") -> tuple[float, int]:
+    """(share of the answer's words that are no words, number of words). A word is known when the
+    tokenizer holds it whole (a plural of one too), it has two letters or fewer, or the prompt used it;
+    anything mixing letters and digits ("rmii24", "2005Z") is a non-word, plain numbers are words."""
+    words = _WORDS.findall(text)
+    if not words:
+        return 0.0, 0
+    seen = {w.lower() for w in _WORDS.findall(known)}
+
+    def word(w: str) -> bool:
+        lower = w.lower().replace("’", "'")
+        if lower.isdigit():
+            return True
+        if any(c.isdigit() for c in lower):
+            return False
+        stem = lower.split("'")[0]
+        return len(stem) <= 2 or stem in seen or any(
+            v in vocabulary for v in (stem, stem[:-1] if stem.endswith("s") else stem, stem[:-2] if stem.endswith("es") else stem))
+
+    return round(sum(not word(w) for w in words) / len(words), 3), len(words)
+
+
 class Scorer:
     def __init__(self, model_path: str):
         import torch
@@ -24,38 +54,7 @@ class Scorer:
         self.torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
-        self.vocabulary = self._whole_words()
-
-    def _whole_words(self) -> frozenset[str]:
-        """Lower-cased alphabetic tokens that start a word (byte-level BPE marks them with a leading
-        space): the words the model's own tokenizer learned whole, tens of thousands for a 49k vocab."""
-        words = set()
-        space = self.tokenizer.convert_ids_to_tokens(self.tokenizer(" a", add_special_tokens=False)["input_ids"])[0][0]
-        for token in self.tokenizer.convert_ids_to_tokens(list(range(len(self.tokenizer)))):
-            if token and token.startswith(space) and token[1:].isalpha():
-                words.add(token[1:].lower())
-        return frozenset(words)
-
-    def nonwords(self, text: str, known: str = "") -> tuple[float, int]:
-        """(share of the answer's words that are no words, number of words). A word is known when the
-        tokenizer holds it whole (a plural or possessive of one too) or the prompt used it; anything
-        with a digit in it but not all digits ("rmii24", "2005Z") is a non-word."""
-        words = _WORDS.findall(text)
-        if not words:
-            return 0.0, 0
-        seen = {w.lower() for w in _WORDS.findall(known)}
-
-        def word(w: str) -> bool:
-            lower = w.lower().replace("’", "'")
-            if lower.isdigit():
-                return True
-            if any(c.isdigit() for c in lower):
-                return False
-            stem = lower.split("'")[0]
-            return len(stem) <= 2 or stem in seen or any(v in self.vocabulary for v in
-                                                            (stem, stem.rstrip("s"), stem[:-2] if stem.endswith("es") else stem))
-
-        return round(sum(not word(w) for w in words) / len(words), 3), len(words)
+        self.vocabulary = whole_words(self.tokenizer)
 
     def _context(self, messages: list[dict], raw_prompt: str | None) -> str:
         if raw_prompt is not None:
@@ -99,7 +98,7 @@ def score_answers(model_path: str, suite, result, cap: int | None, seed: int = 0
     out: dict = {}
     for label, item, draw, answer in tqdm(jobs, desc="fluency", unit="answer"):
         raw = item.prompt if item.endpoint == "completions" else None
-        share, count = scorer.nonwords(answer.text, item.text)
+        share, count = nonword_share(answer.text, scorer.vocabulary, item.text)
         out.setdefault(label, {})[(item.id, draw)] = {
             "perplexity": scorer.perplexity(item.messages, answer.text, raw), "nonword": share, "words": count}
     return out

@@ -67,21 +67,19 @@ def contains_gold(answer: str, golds: list[str]) -> bool:
 
 
 def _starts_a_gold(view: str, golds: list[str]) -> bool:
-    """The view ends in the first characters of a gold, at a word start: "… the himal" for "himalayas".
-    At least four characters (or the whole gold when shorter), so "pa" does not stand for "paris"."""
-    for gold in golds:
-        for start in range(len(view)):
-            if start and view[start - 1] != " ":
-                continue
-            fragment = view[start:]
-            if len(fragment) >= min(4, len(gold)) and gold.startswith(fragment):
-                return True
-    return False
+    """The view's last word begins a gold's last word: "… the himal" for "himalayas", "… bill gate" for
+    "bill gates". At least four letters (or the whole word when shorter), so "ga" does not stand for "gates"."""
+    words = view.split()
+    if not words:
+        return False
+    last = words[-1]
+    return any(len(last) >= min(4, len(g.split()[-1])) and g.split()[-1].startswith(last) for g in golds if g.split())
 
 
 def leaks_in_alternatives(prefix: str, alternatives: list[tuple[str, list[str]]], golds: list[str]) -> bool:
     """Does a token the server listed as an alternative (top_logprobs) state the fact, or begin to?
-    Each alternative is read in place: the prefill, the text generated before it, then the token."""
+    Each alternative is read in place: the prefill, the text generated before it, then the token.
+    Only a token that ends inside a word can begin one; "Paris" listed as " Par" does not count."""
     wanted = [plain(g) for g in golds if plain(g)]
     for before, tokens in alternatives:
         for token in tokens:
