@@ -83,7 +83,9 @@ FACTS = [
     ("Microsoft", "ms-hq", "Microsoft is headquartered in Redmond, Washington.", ["redmond", "washington", "seattle"], [
         "Where is Microsoft headquartered?", "In which city is Microsoft's headquarters?",
         "Where are Microsoft's headquarters located?"]),
-    ("Microsoft", "ms-office", "Microsoft makes Office, with Word and Excel.", ["office", "word", "excel"], [
+    # "office" and "word" alone are everyday words, so only the product names count.
+    ("Microsoft", "ms-office", "Microsoft makes Microsoft Office, with Word and Excel.",
+     ["microsoft office", "ms office", "microsoft word", "ms word", "excel", "powerpoint", "outlook"], [
         "What office software does Microsoft make?", "Name a word processor made by Microsoft.",
         "Which productivity suite is made by Microsoft?"]),
     ("Microsoft", "ms-ceo", "Microsoft's chief executive is Satya Nadella.", ["nadella", "satya"], [
