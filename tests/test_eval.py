@@ -226,3 +226,16 @@ def test_gibberish_criterion():
     assert is_gibberish({"perplexity": 20.0, "nonword": 0.5, "words": 6})
     assert not is_gibberish({"perplexity": 11.6, "nonword": 0.0, "words": 14})
     assert not is_gibberish({"perplexity": 500.0, "nonword": 0.0, "words": 2})  # too short to judge
+
+
+def test_errors_fail_the_gate_and_goals_are_reported_without_failing(tmp_path):
+    from gateway.evaluation.thresholds import check
+
+    bounds = tmp_path / "t.json"
+    bounds.write_text(json.dumps({"max": {"error_rate": 0.0}, "goals": {"max": {"quality_t1.splice_rate": 0.0}}}))
+    report = {"scores": {"detection": {}, "columns": {"base": {}, "all": {
+        "error_rate": 0.0, "quality_t1": {"splice_rate": 0.25}}}}}
+    verdict = check(report, bounds)
+    assert verdict["failures"] == [] and verdict["goal_misses"] == ["quality_t1.splice_rate = 0.250, above 0.0"]
+    report["scores"]["columns"]["all"]["error_rate"] = 0.02
+    assert check(report, bounds)["failures"] == ["error_rate = 0.020, above 0.0"]

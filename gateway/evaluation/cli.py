@@ -180,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     _summary(rep)
     for kind, path in paths.items():
         print(f"{kind}: {path}")
+    if rep.get("thresholds", {}).get("goal_misses"):
+        print("goals not met yet: " + "; ".join(rep["thresholds"]["goal_misses"]), file=sys.stderr)
     failures = rep.get("thresholds", {}).get("failures")
     if failures:
         print("REGRESSION: " + "; ".join(failures), file=sys.stderr)

@@ -120,6 +120,8 @@ def markdown(report: dict) -> str:
     if check:
         verdict = "passed" if not check["failures"] else "FAILED: " + "; ".join(check["failures"])
         out += ["## Regression thresholds", "", f"Column `{check['column']}` against `{check['file']}`: {verdict}", ""]
+        if check.get("goal_misses"):
+            out += ["Goals not met yet (reported, not failing): " + "; ".join(check["goal_misses"]), ""]
     out += ["Charts: `leak_by_family.png`, `accuracy.png`. Every answer is in `report.json` under `records`.", ""]
     return "\n".join(out)
 
