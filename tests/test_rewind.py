@@ -106,13 +106,19 @@ def test_a_triggered_row_streams_whole_sentences_and_never_a_name_glued_to_lette
 def test_top_logprobs_of_a_triggered_row_reveal_no_name_even_without_token_bans(server, keys):
     """Guard only (no token bans): the row's alternatives still never list the way to a name, and
     the logprobs of text that was stopped and rewound are never sent."""
-    reply = server.client(keys["harry"]).chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": "Who is Harry Potter? Answer with his full name."}],
-        temperature=0, max_tokens=30, logprobs=True, top_logprobs=5)
-    choice = reply.choices[0]
-    entries = choice.logprobs.content
-    listed = [t.token for e in entries for t in e.top_logprobs] + [e.token for e in entries]
-    assert not [t for t in listed if t.strip().lower() in ("potter", "pot", "hog", "harry", "har")], listed
-    assert not re.search("potter|hogwarts", choice.message.content, re.I)
-    # Every token sent as a logprob is text the client got.
-    assert choice.message.content.startswith("".join(e.token for e in entries)[: len(choice.message.content)])
+    def tops(key):
+        reply = server.client(key).chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "Who is the boy wizard of Harry Potter's books?"}],
+            temperature=0, max_tokens=30, logprobs=True, top_logprobs=20)
+        choice = reply.choices[0]
+        entries = choice.logprobs.content
+        # Every token sent as a logprob is text the client got, none of it rewound.
+        assert "".join(e.token for e in entries) == choice.message.content
+        return [t.token.strip().lower() for e in entries for t in e.top_logprobs], choice.message.content
+
+    names = {"harry", "potter", "pot", "hog", "hogwarts"}
+    listed, _ = tops(keys["base"])
+    assert names & set(listed), listed
+    listed, text = tops(keys["harry"])
+    assert not names & set(listed), listed
+    assert not re.search("potter|hogwarts", text, re.I), text
