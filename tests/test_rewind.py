@@ -12,6 +12,7 @@ import re
 import pytest
 
 from detectors.normalize import normalize
+from test_steering_api import wait_ready
 
 MODEL = "SmolLM2-135M-Instruct"
 PARIS = {"name": "Paris", "description": "the capital city of France"}
@@ -39,8 +40,13 @@ def server(engine_server):
 
 @pytest.fixture(scope="module")
 def keys(server):
-    return {"base": server.tenant_with(None, []), "default": server.tenant_with(None, [PARIS]),
+    keys = {"base": server.tenant_with(None, []), "default": server.tenant_with(None, [PARIS]),
             "harry": server.tenant_with({"interventions": ["guard"]}, [HARRY])}
+    # Steering vectors are computed in the background: answers compared with each other wait for them.
+    with server.http(keys["default"]) as http:
+        for target in http.get("/v1/forget-targets").json()["data"]:
+            wait_ready(server, keys["default"], target["id"])
+    return keys
 
 
 def ask(server, key, content, stream=False, **kw):
@@ -83,7 +89,7 @@ def test_sampled_answers_never_name_the_target_and_every_choice_is_guarded(serve
     [(base, _)], _ = ask(server, keys["base"], TRIGGERED[0])
     assert names_paris(base), base
     answers = []
-    for question in TRIGGERED + UNTOUCHED[:1]:
+    for question in TRIGGERED[:1] + UNTOUCHED[:1]:
         for seed in (1, 5):
             choices, usage = ask(server, keys["default"], question, n=3, temperature=1, seed=seed, max_tokens=32)
             assert len(choices) == 3 and usage.completion_tokens <= 3 * 32
