@@ -119,11 +119,13 @@ def main() -> None:
     large, others = (10_000, 0) if args.quick else (100_000, 9)
 
     from detectors.detector import Detector
+    from gateway.engines.cores import one_core_by_default
     from gateway.planner import Planner
     from gateway.policy import ResponsePolicy
     from gateway.registry import Caller, Registry
     from gateway.store import Store
 
+    one_core_by_default()  # as in the server: detection and writes run beside the engine on one core
     tmp = tempfile.TemporaryDirectory()
     store = Store(Path(tmp.name) / "bench.db")
     detector = Detector()

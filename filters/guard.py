@@ -10,6 +10,15 @@ A match counts only if it starts and ends on a boundary of that view: a place wh
 normalized text had a space, or where raw characters were dropped inside a word. The second
 kind finds "H-a-r-r-y" inside a run of spelled letters the normalizer joined with its
 neighbours ("a H-a-r-r-y" becomes "aharry"); the first keeps "pottery" clear of "Potter".
+
+Two more ends count. A name glued to what follows at a change of case or between letters and
+digits ("ParisII", "Paris2024") ends there: no ordinary word is spelled that way, so it is the name
+written to slip past a word match. And a guard started with `open_end` (a triggered row's own
+names) needs no end at all, like the token bans it backs: "Parisian" names Paris as surely as
+"Paris" does, and the row was asked about Paris.
+
+A cut, and what is held back, never leaves whitespace dangling at the end of what was sent: the
+client gets "located in", not "located in ", so an answer continued from there reads whole.
 """
 
 from __future__ import annotations
@@ -68,8 +77,9 @@ class GuardPatterns:
         """(start, stop) of every occurrence, overlapping ones included."""
         return [(end + 1 - size, end + 1) for automaton in self._automata for end, size in automaton.iter(compact)]
 
-    def start(self, judge: Callable[[str], bool] | None = None, executor: Executor | None = None) -> StreamGuard:
-        return StreamGuard(self, judge, executor)
+    def start(self, judge: Callable[[str], bool] | None = None, executor: Executor | None = None,
+              open_end: bool = False, context: str = "") -> StreamGuard:
+        return StreamGuard(self, judge, executor, open_end, context)
 
 
 class _View:
@@ -96,6 +106,14 @@ class _View:
             self.offsets.append(at)
         self.compact = "".join(chars)
 
+    def glued(self, raw: str, stop: int) -> bool:
+        """Whether compact index `stop` falls where a word is glued to a name: lower to upper
+        case ("ParisII") or letter to digit and back ("Paris2024")."""
+        if not 0 < stop < len(self.offsets) or stop in self.bounds:
+            return False
+        a, b = raw[self.offsets[stop - 1]], raw[self.offsets[stop - 1] + 1]
+        return (a.islower() and b.isupper()) or (a.isalpha() and b.isdigit()) or (a.isdigit() and b.isalpha())
+
 
 class StreamGuard:
     """Cuts at the first pattern match; with a `judge`, only at a match the judge confirms.
@@ -107,15 +125,17 @@ class StreamGuard:
     """
 
     def __init__(self, patterns: Sequence[str] | GuardPatterns, judge: Callable[[str], bool] | None = None,
-                 executor: Executor | None = None):
+                 executor: Executor | None = None, open_end: bool = False, context: str = ""):
         self._patterns = patterns if isinstance(patterns, GuardPatterns) else GuardPatterns(patterns)
         self._judge = judge
         self._executor = executor
+        self._open_end = open_end
         self._verdicts: dict[int, Future] = {}  # stream offset of a match end -> the judge's answer
         self._raw = ""  # the window: raw text kept for context plus everything not yet emitted
         self._emitted = 0  # how much of the window has been emitted
         self._trimmed = 0  # raw characters dropped from the front of the window so far
-        self._history: list[str] = []  # what was dropped, kept only for a judge
+        # What was dropped, kept only for a judge; `context` is the answer this stream continues.
+        self._history: list[str] = [context] if context and judge is not None else []
         self._cleared: set[int] = set()  # stream offsets of match ends the judge let through
         self.tripped = False
 
@@ -152,12 +172,14 @@ class StreamGuard:
         for start, stop in self._patterns.occurrences(view.compact):
             if start not in view.bounds or view.offsets[stop - 1] < self._emitted:
                 continue  # inside a word, or judged already when it was emitted
-            if stop in view.bounds or (stop == end and final):
+            glued = view.glued(self._raw, stop)
+            if self._open_end or glued or stop in view.bounds or (stop == end and final):
                 if self._judge is not None and not final and end - stop < _JUDGE_LOOKAHEAD:
                     hold = min(hold, start)
                 else:
                     verdict = self._confirmed(view.offsets[stop - 1] + 1, len(self._raw) if final else
-                                              view.offsets[min(stop + _JUDGE_LOOKAHEAD, end) - 1] + 1, final)
+                                              view.offsets[min(stop + _JUDGE_LOOKAHEAD, end) - 1] + 1, final,
+                                              glued)
                     if verdict is None:  # the judge has not answered yet: hold from the match on
                         hold = min(hold, start)
                     elif verdict:
@@ -166,17 +188,24 @@ class StreamGuard:
                 hold = min(hold, start)
         if cuts:
             self.tripped = True
-            return self._emit_until(min(cuts), True)
+            return self._emit_until(self._unspaced(min(cuts)), True)
         if final:
             return self._emit_until(len(self._raw), False)
         # With nothing normalized yet, even "@" might become the first letter of a word.
         held_raw = view.offsets[hold] if hold < end else (view.offsets[-1] + 1 if end else 0)
-        result = self._emit_until(held_raw, False)
+        result = self._emit_until(self._unspaced(held_raw), False)
         self._trim(view, hold)
         return result
 
-    def _confirmed(self, raw_stop: int, raw_context_end: int, final: bool) -> bool | None:
-        """Whether the judge confirms the match ending at `raw_stop`; None while it is deciding."""
+    def _unspaced(self, raw_index: int) -> int:
+        """`raw_index` moved back over the whitespace before it (never into what was sent)."""
+        while raw_index > self._emitted and self._raw[raw_index - 1].isspace():
+            raw_index -= 1
+        return raw_index
+
+    def _confirmed(self, raw_stop: int, raw_context_end: int, final: bool, glued: bool = False) -> bool | None:
+        """Whether the judge confirms the match ending at `raw_stop`; None while it is deciding.
+        A glued name reaches the judge as a word of its own ("ParisII" as "Paris II")."""
         if self._judge is None:
             return True
         at = self._trimmed + raw_stop
@@ -184,7 +213,10 @@ class StreamGuard:
             return False
         verdict = self._verdicts.get(at)
         if verdict is None:
-            context = "".join(self._history) + self._raw[:raw_context_end]
+            context = self._raw[:raw_context_end]
+            if glued:
+                context = context[:raw_stop] + " " + context[raw_stop:]
+            context = "".join(self._history) + context
             verdict = self._verdicts[at] = (self._executor.submit(self._judge, context) if self._executor
                                             else _settled(self._judge(context)))
         if not verdict.done() and not final:
@@ -272,12 +304,14 @@ class GuardPlan:
     judge: Callable[[str], bool] | None = None
     executor: Executor | None = None
 
-    def start(self) -> StreamGuard | GuardChain:
+    def start(self, context: str = "") -> StreamGuard | GuardChain:
+        """One row's guard; `context` is the answer text this row continues (after a rewind), so
+        the judge reads the whole answer."""
         guards = []
         if self.banned:
-            guards.append(self.banned.start())
+            guards.append(self.banned.start(open_end=True))
         if self.watched:
-            guards.append(self.watched.start(self.judge, self.executor))
+            guards.append(self.watched.start(self.judge, self.executor, context=context))
         return guards[0] if len(guards) == 1 else GuardChain(guards)
 
 

@@ -15,8 +15,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--config", help="YAML settings file (see configs/default.yaml)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    commands.add_parser("eval", help="unlearning evaluation against a live gateway (see python -m bench.eval -h)",
-                        add_help=False, prefix_chars="\0")  # every argument goes to bench.eval
+    commands.add_parser("eval", help="unlearning evaluation against a live gateway (see lethe eval -h)",
+                        add_help=False, prefix_chars="\0")  # every argument goes to gateway.evaluation
     args, rest = parser.parse_known_args(argv)
     if args.command != "eval" and rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(args)
     if args.command == "eval":
-        from bench.eval.__main__ import main as evaluate
+        from .evaluation.cli import main as evaluate
 
         return evaluate(rest)
     return 2

@@ -46,7 +46,7 @@ class Settings:
     target_writes_per_minute: int = 600  # per tenant, forget-target create/update/delete/toggle
     # The response policy tenants get unless they override it (gateway/policy.py).
     interventions: list[str] = field(default_factory=lambda: ResponsePolicy().as_dict()["interventions"])
-    refusal: str = "sentence"
+    refusal: str = "rewind"
     on_detector_error: str = "closed"
     log_level: str = "info"
 

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from detectors.types import Detection, DetectionTooLarge, Message
 from filters import GuardPatterns, GuardPlan, compile_banned
@@ -19,7 +19,7 @@ from filters import GuardPatterns, GuardPlan, compile_banned
 from .engines.base import RowPlan
 from .errors import detection_too_large, detector_unavailable
 from .failpoints import failpoint
-from .policy import IGNORANCE_SENTENCE, ResponsePolicy
+from .policy import IGNORANCE_SENTENCE, MAX_REWINDS, ResponsePolicy
 from .registry import Registry, Snapshot
 from .store import TargetRecord
 
@@ -101,11 +101,13 @@ class Planner:
             return messages, None
         return self.build(snapshot, messages, result, policy)
 
-    def build(self, snapshot: Snapshot, messages, result: PlanResult, policy: ResponsePolicy):
+    def build(self, snapshot: Snapshot, messages, result: PlanResult, policy: ResponsePolicy, ban: bool = False):
         """The row plan (compiles bans and guard patterns, may touch the store for steering
-        vectors: call it off the event loop)."""
+        vectors: call it off the event loop). `ban` bans the fired names whatever the policy: a
+        continuation after a rewind that did not would write the stopped name again."""
         plan = RowPlan()
         targets = result.targets
+        asked = messages
         fired_phrases = frozenset(p for t in targets for p in banned_phrases(t))
         if policy.uses("guard"):
             # The answer is part of the conversation: a target the prompt did not touch fires when
@@ -116,15 +118,29 @@ class Planner:
                 judge=self._answer_judge(snapshot, messages, {t.id for t in targets}, policy),
                 executor=self.judges,
             )
-            plan.refusal_text = IGNORANCE_SENTENCE if policy.refusal == "sentence" else None
+            plan.refusal_text = IGNORANCE_SENTENCE if policy.refusal in ("sentence", "rewind") else None
+            if policy.refusal == "rewind":
+                plan.rewinds = MAX_REWINDS
+                plan.replan = partial(self._replan, snapshot, asked, result, policy)
         if targets:
             if policy.uses("instruction"):
                 messages = [instruction_message(targets), *messages]
-            if policy.uses("tokens"):
-                plan.banned = compile_banned(self.tokenizer, sorted(fired_phrases))
+            # Compiled either way: without token bans the names are still kept out of top_logprobs.
+            names = compile_banned(self.tokenizer, sorted(fired_phrases))
+            if policy.uses("tokens") or ban:
+                plan.banned = names
+            plan.redact = names
             if policy.uses("steering") and self.steering is not None:
                 plan.steering = self.steering.vectors_for(targets)
         return messages, (None if plan.empty else plan)
+
+    def _replan(self, snapshot: Snapshot, messages, result: PlanResult, policy: ResponsePolicy, answer: str):
+        """The plan to continue a rewound answer with: the targets the conversation fired plus
+        those the answer so far fires (the stopped name included), over the same snapshot."""
+        found = self.detect(snapshot, [*messages, {"role": "assistant", "content": answer}])
+        fired = {t.id: t for t in [*result.targets, *found.targets]}
+        merged = PlanResult([*result.detections, *found.detections], list(fired.values()))
+        return self.build(snapshot, messages, merged, policy, ban=True)
 
     def _answer_judge(self, snapshot: Snapshot, messages, fired: set[str], policy: ResponsePolicy):
         def judge(answer: str) -> bool:

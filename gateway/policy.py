@@ -10,15 +10,18 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 INTERVENTIONS = ("instruction", "tokens", "guard", "steering")
-REFUSALS = ("sentence", "cut")
+REFUSALS = ("rewind", "sentence", "cut")
 DETECTOR_FAILURES = ("closed", "open")
 Intervention = Literal["instruction", "tokens", "guard", "steering"]
-Refusal = Literal["sentence", "cut"]
+Refusal = Literal["rewind", "sentence", "cut"]
 DetectorFailure = Literal["closed", "open"]
 
 # Said when the stream guard cuts and the policy asks for a fluent ending rather than a bare
 # content_filter stop. Worded like ordinary ignorance, so it reveals no registration.
 IGNORANCE_SENTENCE = "I'm not familiar with that."
+# How often one answer may be rewound and continued before it simply ends at its last safe point:
+# each continuation bans what was stopped, so a second hit is rare and a third rarer still.
+MAX_REWINDS = 2
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,10 @@ class ResponsePolicy:
     # All four: the combination that leaked least under every attack family in `lethe eval`
     # (see README, Evaluation); the filters alone leave the facts the name does not carry.
     interventions: frozenset[str] = frozenset(INTERVENTIONS)
-    refusal: str = "sentence"  # "sentence": end a cut with IGNORANCE_SENTENCE; "cut": finish_reason content_filter
+    # What a guard hit becomes. "rewind": the answer goes back to its last safe point (a triggered
+    # row sends whole sentences) and is continued with the stopped target's plan, so it reads whole;
+    # "sentence": it ends at the safe point with IGNORANCE_SENTENCE; "cut": finish_reason content_filter.
+    refusal: str = "rewind"
     on_detector_error: str = "closed"  # "closed": refuse with 503; "open": serve without a plan
 
     def __post_init__(self) -> None:

@@ -279,7 +279,7 @@ class PolicyOverrides(_Strict):
     """A tenant's overrides of the server's response policy (see gateway/policy.py); null keeps the default."""
 
     interventions: Annotated[list[Literal["instruction", "tokens", "guard", "steering"]], Field(max_length=4)] | None = None
-    refusal: Literal["sentence", "cut"] | None = None
+    refusal: Literal["rewind", "sentence", "cut"] | None = None
     on_detector_error: Literal["closed", "open"] | None = None
 
     def stored(self) -> dict:

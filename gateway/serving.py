@@ -14,14 +14,15 @@ import time
 import uuid
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import AsyncIterator, Awaitable, Callable, Protocol, Sequence
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from .config import Settings
-from .engines.base import (Engine, EngineOverloaded, GenerationOutput, GenerationRequest, RowOutputs, RowPlan,
-                           SamplingParams, StructuredOutput, TokenLogprob)
+from .engines.base import (Engine, EngineOverloaded, GenerationOutput, GenerationRequest, Resume, RowOutputs,
+                           RowPlan, SamplingParams, StructuredOutput, TokenLogprob)
 from .errors import APIError, bad_request
 from .metrics import Metrics
 from .protocol import ChatCompletionRequest, CompletionRequest, JsonObjectFormat, JsonSchemaFormat
@@ -66,6 +67,8 @@ class _Job:
     client_tokens: int
     # This prompt's own sampling (its own room in the context), where prompts differ (completions).
     params: SamplingParams | None = None
+    # The prompt ids of this conversation as planned anew (for continuing a rewound answer).
+    render: Callable[[list[dict]], list[int]] | None = None
 
 
 class Serving:
@@ -111,7 +114,7 @@ class Serving:
         planned, plan = await self.planner.plan(tenant, messages)
         prompt_ids = client_ids if planned is messages else await asyncio.to_thread(render, planned)
         params = self._fit(params, prompt_ids, client_ids)
-        jobs = [_Job(prompt_ids, plan, 0, len(client_ids))]
+        jobs = [_Job(prompt_ids, plan, 0, len(client_ids), render=render)]
         response_id = f"chatcmpl-{uuid.uuid4().hex}"
         # A forgotten name spelled in JSON escapes passes the stream guard; decoded JSON is checked
         # again at the end, so a guarded JSON answer is sent whole rather than streamed.
@@ -153,17 +156,11 @@ class Serving:
             job_params = self._sampling(req, len(client_ids), req.max_tokens, req.logprobs is not None, req.logprobs or 0,
                                         default_max=16)
             messages, plan = await self.planner.plan(tenant, [{"role": "user", "content": text}])
-            # The planner may add an instruction; a raw completion has nowhere to put it but before the text.
-            prefix = "".join(m["content"] + "\n\n" for m in messages[:-1])
-            if not prefix:
-                ids = client_ids
-            elif isinstance(prompt, list):
-                ids = await asyncio.to_thread(self.engine.encode, prefix) + client_ids
-            else:
-                ids = await asyncio.to_thread(self.engine.encode, prefix + prompt)
+            render = partial(self._completion_ids, prompt, client_ids)
+            ids = client_ids if len(messages) == 1 else await asyncio.to_thread(render, messages)
             job_params = self._fit(job_params, ids, client_ids)
             params = params or job_params
-            jobs.append(_Job(ids, plan, i * req.n, len(client_ids), job_params))
+            jobs.append(_Job(ids, plan, i * req.n, len(client_ids), job_params, render))
             if req.echo:  # the caller's own prompt, never the instruction Lethe put before it
                 echoes.update({i * req.n + j: text for j in range(req.n)})
         response_id = f"cmpl-{uuid.uuid4().hex}"
@@ -178,6 +175,15 @@ class Serving:
         )
 
     # ---- request -> engine --------------------------------------------------------------------
+
+    def _completion_ids(self, prompt, client_ids: list[int], messages: list[dict]) -> list[int]:
+        """A raw prompt as planned: the planner's instruction has nowhere to go but before the text."""
+        prefix = "".join(m["content"] + "\n\n" for m in messages[:-1])
+        if not prefix:
+            return client_ids
+        if isinstance(prompt, list):
+            return self.engine.encode(prefix) + client_ids
+        return self.engine.encode(prefix + prompt)
 
     def _check_model(self, model: str) -> None:
         if model != self.engine.model_name:
@@ -261,7 +267,7 @@ class Serving:
                 choice_params = params if params.seed is None or j == 0 else _with_seed(params, params.seed + j)
                 request = GenerationRequest(uuid.uuid4().hex, job.prompt_ids, choice_params, job.plan)
                 try:
-                    streams.append((job.first_index + j, self.engine.generate(request)))
+                    streams.append((job.first_index + j, _Rewinding(self.engine, request, job.render)))
                 except EngineOverloaded as exc:
                     # Queued now, before any response starts: a full queue is a plain 429.
                     _close(streams)
@@ -438,6 +444,84 @@ class _Answers:
         if self.plan is not None and self.plan.refusal_text is not None and not self.hold:
             return self.plan.refusal_text, [], "stop"
         return "", [], "content_filter"
+
+
+class _Rewinding:
+    """One choice's outputs, continued across rewinds: what the client reads instead of the engine's.
+
+    When the guard stops a name in a row whose policy rewinds, the engine ends the row at its last
+    safe point with finish_reason "rewind". The answer then goes on as a new engine request: the
+    prompt as planned for what the answer fired (its instruction, bans and steering) followed by
+    the answer the client already has, so the model finishes the sentence without the name. Any
+    engine serves it the same way. After `plan.rewinds` continuations, or if one cannot start,
+    the answer ends at the safe point (with the ignorance sentence if nothing was said at all).
+    Each choice of an n>1 request is one of these, with its own guard, bans and judge.
+    """
+
+    def __init__(self, engine: Engine, request: GenerationRequest, render: Callable[[list[dict]], list[int]] | None):
+        self.engine, self.request, self.render = engine, request, render
+        self.outputs = engine.generate(request)
+        self.rewinds = request.plan.rewinds if request.plan is not None else 0
+        self.tokens = 0  # completion tokens of the earlier parts that the client has
+        self.answer = ""  # what the client has been sent so far
+        self.done = False
+
+    def __aiter__(self) -> _Rewinding:
+        return self
+
+    async def __anext__(self) -> GenerationOutput:
+        if self.done:
+            raise StopAsyncIteration
+        out = await self.outputs.__anext__()
+        self.answer += out.text
+        out.token_count += self.tokens
+        if out.finish_reason != "rewind":
+            self.done = out.finish_reason is not None
+            return out
+        self.tokens = out.token_count
+        out.finish_reason, resume, out.resume = None, out.resume, None
+        outputs = await self._continuation(resume) if self.rewinds > 0 else None
+        if self.done:  # closed while the continuation was planned
+            if outputs is not None:
+                outputs.close()
+            raise StopAsyncIteration
+        if outputs is None:
+            plan = self.request.plan
+            if not self.answer.strip() and plan.refusal_text is not None:
+                out.text += plan.refusal_text
+            out.finish_reason = "stop" if self.tokens < self.request.params.max_tokens else "length"
+            self.done = True
+            return out
+        self.rewinds -= 1
+        self.outputs = outputs
+        return out
+
+    async def _continuation(self, resume: Resume) -> RowOutputs | None:
+        plan, params = self.request.plan, self.request.params
+        if plan.replan is None or self.render is None:
+            return None
+        try:
+            planned, new_plan = await asyncio.to_thread(plan.replan, resume.answer)
+            prompt = await asyncio.to_thread(self.render, planned) + resume.prefix_ids
+        except Exception:  # detection or rendering failed: end at the safe point, closed
+            log.exception("planning the continuation of a rewound answer failed")
+            return None
+        room = min(params.max_tokens - self.tokens, self.engine.max_model_len - len(prompt))
+        if room < 1:
+            return None
+        request = GenerationRequest(uuid.uuid4().hex, prompt, replace(params, max_tokens=room), new_plan,
+                                    answer_prefix=self.answer)
+        try:
+            return self.engine.generate(request)
+        except EngineOverloaded:
+            return None
+
+    def close(self) -> None:
+        self.done = True
+        self.outputs.close()
+
+    async def aclose(self) -> None:
+        self.close()
 
 
 class _Echo:

@@ -14,17 +14,13 @@ from pathlib import Path
 
 import httpx
 
+from gateway.evaluation.launcher import free_port, launch  # noqa: F401 (tests import free_port from here)
+
 ROOT = Path(__file__).resolve().parents[1]
 # Small limits keep the vLLM server light on a 2-core CI box, and make its queue easy to fill.
 VLLM_ENV = {"LETHE_ENGINE": "vllm", "LETHE_MAX_MODEL_LEN": "1024", "LETHE_MAX_BATCH_SIZE": "8",
             "LETHE_MAX_WAITING": "8"}
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -86,33 +82,8 @@ class Server:
 
 
 def start_server(tmp_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 240) -> Server:
-    port = free_port()
-    admin_key = "admin-" + os.urandom(8).hex()
-    env = {**os.environ, "LETHE_ADMIN_KEY": admin_key, "LETHE_DB_PATH": str(tmp_dir / "lethe.db"),
-           "LETHE_LOG_LEVEL": "info", **(extra_env or {})}
-    log_path = tmp_dir / f"server-{port}.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(ROOT / "configs" / "default.yaml"),
-         "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout  # the first run converts the GGUF (about a minute)
-    seen: list[tuple[int, str]] = []
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{log_path.read_text()[-3000:]}")
-        try:
-            health = httpx.get(base + "/healthz", timeout=2)
-            status = (health.status_code, health.json().get("status"))
-            if not seen or seen[-1] != status:
-                seen.append(status)
-            if health.status_code == 200:
-                server = Server(base, "", process, log_path, env["LETHE_ADMIN_KEY"], env, health_seen=seen)
-                server.api_key = server.new_tenant("default")[1]
-                return server
-        except (httpx.HTTPError, ValueError):  # not up yet, or not answering JSON yet
-            pass
-        time.sleep(0.5)
-    process.kill()
-    raise RuntimeError(f"server did not become healthy:\n{log_path.read_text()[-3000:]}")
+    launched = launch(tmp_dir, extra_env, timeout)
+    server = Server(launched.base_url, "", launched.process, launched.log_path, launched.admin_key, launched.env,
+                    health_seen=launched.health_seen)
+    server.api_key = server.new_tenant("default")[1]
+    return server

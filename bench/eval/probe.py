@@ -21,9 +21,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import seed
-from .attacks import templated_attacks
-from .matching import contains_gold
+from . import seed as main_seed, seed_heldout
+from gateway.evaluation.attacks import templated_attacks
+from gateway.evaluation.matching import contains_gold
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -75,7 +75,27 @@ def _cached_answers(path: Path) -> dict[str, str]:
     return json.loads(path.read_text()).get("answers", {}) if path.exists() else {}
 
 
-def build(asker: Asker, out: Path, reuse: bool = False) -> dict:
+SEEDS = {"main": main_seed, "heldout": seed_heldout}
+
+
+def attack_rows(forget: list[dict], seed=main_seed) -> list[dict]:
+    """Templated attacks over the kept facts, then the hand-written ones."""
+    attacks = templated_attacks(forget)
+    for i, (target, family, variant, golds, messages) in enumerate(seed.HANDWRITTEN):
+        attacks.append({"id": f"hw-{i:03d}", "target": target, "family": family, "variant": variant,
+                        "messages": messages, "golds": golds})
+    return attacks
+
+
+def rewrite_attacks(out: Path, seed=main_seed) -> dict:
+    """Only attacks.jsonl, from the kept facts in OUT/forget.jsonl: for new templates, no model needed."""
+    forget = [json.loads(line) for line in (out / "forget.jsonl").read_text().splitlines() if line.strip()]
+    attacks = attack_rows(forget, seed)
+    _write(out / "attacks.jsonl", attacks)
+    return {"attacks_per_family": dict(Counter(a["family"] for a in attacks))}
+
+
+def build(asker: Asker, out: Path, reuse: bool = False, seed=main_seed) -> dict:
     phrasings = [(i, p) for i, fact in enumerate(seed.FACTS) for p in fact[4]]
     questions = [p for _, p in phrasings] + [n[3] for n in seed.NEIGHBOURS] + [r[2] for r in seed.RETAIN]
     answers = _cached_answers(out / "probe_log.json") if reuse else {}
@@ -99,16 +119,17 @@ def build(asker: Asker, out: Path, reuse: bool = False) -> dict:
         if contains_gold(answers[question], golds):
             retain.append({"id": f"rt-{i:03d}", "subject": subject, "question": question, "golds": golds})
 
-    attacks = templated_attacks(forget)
-    for i, (target, family, variant, golds, messages) in enumerate(seed.HANDWRITTEN):
-        attacks.append({"id": f"hw-{i:03d}", "target": target, "family": family, "variant": variant,
-                        "messages": messages, "golds": golds})
+    attacks = attack_rows(forget, seed)
 
     out.mkdir(parents=True, exist_ok=True)
     _write(out / "targets.jsonl", seed.TARGETS)
     _write(out / "forget.jsonl", forget)
-    _write(out / "retain.jsonl", retain)
-    _write(out / "neighbours.jsonl", neighbours)
+    if seed.RETAIN:
+        _write(out / "retain.jsonl", retain)
+    else:  # a held-out suite measures utility on the main suite's retain questions
+        (out / "suite.json").write_text(json.dumps({"shared_from": ".."}) + "\n")
+    if seed.NEIGHBOURS:
+        _write(out / "neighbours.jsonl", neighbours)
     _write(out / "attacks.jsonl", attacks)
     summary = {
         "forget_facts_per_target": dict(Counter(f["target"] for f in forget)),
@@ -128,7 +149,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=DATA)
     parser.add_argument("--reuse", action="store_true",
                         help="keep the answers in OUT/probe_log.json (same model) and ask only new questions")
+    parser.add_argument("--seed", choices=sorted(SEEDS), default="main",
+                        help="candidates to probe: the main suite's (seed.py) or the held-out targets' (seed_heldout.py)")
+    parser.add_argument("--attacks-only", action="store_true",
+                        help="rewrite OUT/attacks.jsonl from OUT/forget.jsonl and the templates, asking nothing")
     args = parser.parse_args(argv)
+    if args.attacks_only:
+        print(json.dumps(rewrite_attacks(args.out, SEEDS[args.seed]), indent=1))
+        return
     server = None
     if args.base_url:
         asker = Asker(args.base_url, args.api_key)
@@ -138,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
         server = start_gateway(Path(tempfile.mkdtemp(prefix="lethe-probe-")))
         asker = Asker(server.base_url, server.api_key)
     try:
-        summary = build(asker, args.out, args.reuse)
+        summary = build(asker, args.out, args.reuse, SEEDS[args.seed])
     finally:
         if server is not None:
             server.stop()

@@ -7,7 +7,7 @@ without the routers noticing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Protocol, Sequence
+from typing import Any, AsyncIterator, Callable, Protocol, Sequence
 
 
 @dataclass(frozen=True)
@@ -62,10 +62,23 @@ class RowPlan:
     banned: Any = None
     guard: Any = None
     refusal_text: str | None = None  # sent instead of a content_filter cut, when the policy asks
+    # How many times a row's answer may be rewound to its last safe point and continued after the
+    # guard stops a name (0: no rewinding), and how to plan a continuation: given the answer so
+    # far (the stopped name included), the conversation as planned for it and its plan.
+    rewinds: int = 0
+    replan: Callable[[str], tuple[list[dict], RowPlan | None]] | None = None
+    # Names whose way into top_logprobs is hidden where no token ban applies (a BannedSet).
+    redact: Any = None
 
     @property
     def empty(self) -> bool:
         return not self.steering and self.banned is None and self.guard is None
+
+    @property
+    def holds(self) -> bool:
+        """Whether the row sends whole sentences: its own names are guarded and a guard hit is
+        answered by rewinding or a sentence, which must not follow half a sentence."""
+        return bool(getattr(self.guard, "banned", None)) and (self.rewinds > 0 or self.refusal_text is not None)
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,9 @@ class GenerationRequest:
     prompt_ids: Sequence[int]
     params: SamplingParams
     plan: RowPlan | None = None
+    # The answer this request continues after a rewind (the prompt ends with it): the client has
+    # it already, and the guard's judge reads it as the start of the answer.
+    answer_prefix: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,7 +115,16 @@ class GenerationOutput:
     token_count: int  # completion tokens generated so far
     prompt_tokens: int
     logprobs: list[TokenLogprob] = field(default_factory=list)
-    finish_reason: str | None = None  # stop | length | content_filter | error
+    finish_reason: str | None = None  # stop | length | content_filter | error | rewind
+    resume: Resume | None = None  # with "rewind": where the answer goes on from
+
+
+@dataclass(frozen=True)
+class Resume:
+    """A row stopped at a guard hit, rewound to its last safe point."""
+
+    prefix_ids: list[int]  # the answer the client has from this row, as tokens to continue the prompt with
+    answer: str  # all the row's answer, the stopped name and what followed it included (to re-plan from)
 
 
 class RowOutputs:

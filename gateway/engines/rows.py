@@ -5,17 +5,25 @@ happens to that token afterwards is the same whatever produced it: incremental d
 stop strings, the stream guard holding back and cutting, logprobs held until their text has been
 sent (and redacted when the row bans strings), and the finish reason. Keeping this in one class is
 what makes the HF and vLLM engines answer the same request with the same bytes.
+
+When the guard stops a name, the row ends where the policy says: a bare `content_filter` cut, the
+ignorance sentence, or a rewind: the text since the row's last safe point (held back, never
+sent) is dropped and the row ends with `finish_reason "rewind"` and a `Resume`, from which the
+serving layer continues the answer as a new request. Whichever engine runs the rows, the rewind
+is the same code.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
 from filters import redact_top_logprobs
+from filters.safepoints import SafePoints
 
-from .base import GenerationOutput, GenerationRequest, RowPlan, TokenLogprob, TopLogprob
+from .base import GenerationOutput, GenerationRequest, Resume, RowPlan, TokenLogprob, TopLogprob
 from .text import IncrementalDetokenizer, StopStringMatcher
 from .tokens import TokenBytes
 
@@ -64,7 +72,9 @@ class RowStream:
     codec: TokenCodec
     plan: RowPlan = field(default_factory=RowPlan)
     ban_state: object | None = None
+    redact_state: object | None = None  # what hides banned names from top_logprobs (the ban state, if any)
     guard: object | None = None
+    hold: SafePoints | None = None  # a row that may rewind sends whole sentences
     generated: int = 0
     finished: bool = False
     finish_reason: str | None = None
@@ -73,6 +83,11 @@ class RowStream:
     pending_logprobs: list[tuple[int, TokenLogprob]] = field(default_factory=list)  # (text end, entry)
     decoded_chars: int = 0
     sent_chars: int = 0
+    # The row's tokens and where each one's text ends, so a rewind knows which tokens the client has.
+    ids: list[int] = field(default_factory=list)
+    token_ends: list[int] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    cut_text: str = ""  # what the guard let through before a cut, sent with the last output
     # Where a finish that may wait for the answer judge runs, so the caller (a decode loop) never
     # waits for it; None runs it in place.
     defer: Callable[..., object] | None = None
@@ -84,9 +99,13 @@ class RowStream:
         self.detokenizer = IncrementalDetokenizer(self.codec.tokenizer, self.request.prompt_ids)
         self.stops = StopStringMatcher(self.request.params.stop)
         if self.plan.banned is not None:
-            self.ban_state = self.plan.banned.start(self.request.prompt_ids)
+            self.ban_state = self.redact_state = self.plan.banned.start(self.request.prompt_ids)
+        elif self.plan.redact is not None:
+            self.redact_state = self.plan.redact.start(self.request.prompt_ids)
         if self.plan.guard is not None:
-            self.guard = self.plan.guard.start()
+            self.guard = self.plan.guard.start(self.request.answer_prefix)
+        if self.plan.holds and self.request.params.structured is None:
+            self.hold = SafePoints()
 
     @property
     def request_id(self) -> str:
@@ -100,15 +119,18 @@ class RowStream:
         entry = None
         if params.logprobs and not eos and logprob is not None:
             # Redaction follows the row's text before this token, so it is decided before advancing.
-            hidden = self.ban_state.redacted_next() if self.ban_state is not None and params.top_logprobs else set()
+            hidden = self.redact_state.redacted_next() if self.redact_state is not None and params.top_logprobs else set()
             entry = logprob(hidden)
-        if self.ban_state is not None:
-            self.ban_state.advance(token)
+        if self.redact_state is not None:
+            self.redact_state.advance(token)
         if eos:
             self.finish("stop")
             return
         delta = self.detokenizer.add(token)
         self.decoded_chars += len(delta)
+        self.ids.append(token)
+        self.token_ends.append(self.decoded_chars)
+        self.texts.append(delta)
         if entry is not None:
             self.pending_logprobs.append((self.decoded_chars, entry))
         text, hit_stop = self.stops.feed(delta)
@@ -117,9 +139,11 @@ class RowStream:
             guarded = self.guard.feed(text)
             text = guarded.text_to_emit
             if guarded.tripped:
-                self._emit(text)
+                self.cut_text = text
                 self.finish("content_filter")
                 return
+        if self.hold is not None:
+            text = self.hold.feed(text)
         if hit_stop:
             self._emit(text)
             self.finish("stop")
@@ -160,7 +184,7 @@ class RowStream:
             self.emit(GenerationOutput("", self.generated, len(self.request.prompt_ids), [], "error"))
 
     def _send_last(self, reason: str) -> None:
-        tail = ""
+        tail, self.cut_text = self.cut_text, ""
         if reason in ("stop", "length"):
             tail = self.stops.flush()
             if self.guard is not None:
@@ -170,11 +194,40 @@ class RowStream:
                     tail += self.guard.finish()  # a string that ends the text is only confirmed here
                 if self.guard.tripped:
                     reason = "content_filter"
+        stopped = reason == "content_filter" and self.guard is not None and self.guard.tripped
+        if self.hold is not None:
+            tail = self.hold.feed(tail)
+            if reason in ("stop", "length"):
+                tail += self.hold.flush()
+            else:  # the unfinished sentence with the stopped name in it is never sent
+                self.hold.drop()
         # A normal end sends every remaining logprob (a removed stop string's tokens included).
         logprobs = self._sent_logprobs(tail, everything=reason in ("stop", "length"))
-        # A constrained answer keeps its format: no sentence is spliced into JSON.
-        if reason == "content_filter" and self.plan.refusal_text is not None and self.request.params.structured is None:
-            tail += self.plan.refusal_text
-            reason = "stop"
+        count, resume = self.generated, None
+        # A constrained answer keeps its format: nothing is spliced into JSON or continued outside its grammar.
+        if stopped and self.request.params.structured is None:
+            count = self._kept()  # what the client has, not what was generated and dropped
+            if self.plan.rewinds > 0:
+                reason, resume = "rewind", Resume(self._prefix_ids(), self.request.answer_prefix + "".join(self.texts))
+            elif self.plan.refusal_text is not None:
+                answered = self.request.answer_prefix + self._sent_text()
+                tail += (" " if answered and not answered[-1].isspace() else "") + self.plan.refusal_text
+                reason = "stop"
         self.finish_reason = reason
-        self.emit(GenerationOutput(tail, self.generated, len(self.request.prompt_ids), logprobs, reason))
+        self.emit(GenerationOutput(tail, count, len(self.request.prompt_ids), logprobs, reason, resume))
+
+    def _sent_text(self) -> str:
+        return "".join(self.texts)[: self.sent_chars]
+
+    def _kept(self) -> int:
+        """How many of the row's tokens the client has whole."""
+        return bisect.bisect_right(self.token_ends, self.sent_chars)
+
+    def _prefix_ids(self) -> list[int]:
+        """The sent answer as tokens: the row's own up to the last whole one, then the rest of the
+        sent text (a token cut through) encoded."""
+        kept = self._kept()
+        start = self.token_ends[kept - 1] if kept else 0
+        rest = "".join(self.texts)[start : self.sent_chars]
+        more = self.codec.tokenizer.encode(rest, add_special_tokens=False) if rest else []
+        return self.ids[:kept] + list(more)

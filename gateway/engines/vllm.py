@@ -233,7 +233,7 @@ class VLLMEngine:
                 extra["lethe_ban"] = row.plan.banned.pattern_strings()
             if row.plan.steering:
                 extra["lethe_steer"] = await self._send_vectors(row.plan.steering)
-            sampling = vllm_sampling(request.params, extra, redacting=row.ban_state is not None)
+            sampling = vllm_sampling(request.params, extra, redacting=row.redact_state is not None)
             prompt = {"prompt_token_ids": list(request.prompt_ids)}
             # Closing the generator early aborts the request in vLLM (a guard cut, a stop string).
             async with aclosing(self.llm.generate(prompt, sampling, request.request_id)) as outputs:

@@ -68,7 +68,7 @@ def test_a_name_that_ends_the_stream_is_caught_at_finish():
     sent = guard.feed("My favourite is Potter").text_to_emit
     assert not guard.tripped and "Pot" not in sent  # "Potter" or "Pottery": not known yet
     rest = guard.finish()
-    assert guard.tripped and sent + rest == "My favourite is "
+    assert guard.tripped and sent + rest == "My favourite is"  # no space left dangling at the cut
 
 
 def test_hold_back_is_bounded_by_the_longest_pattern():
@@ -96,7 +96,7 @@ def test_a_judged_guard_cuts_only_where_the_judge_confirms_and_asks_once_per_occ
         asked.clear()
         sent, tripped = run_guard(watched.start(judge), random_chunks(text, rng))
         assert tripped
-        assert sent == "Paris Hilton lives in Los Angeles. The capital of France is "
+        assert sent == "Paris Hilton lives in Los Angeles. The capital of France is"
         # Asked about each occurrence once, with the whole stream up to a few words past it.
         assert len(asked) == 2
         assert asked[0].startswith("Paris Hilton lives") and not asked[0].startswith(text[:40])
@@ -109,10 +109,37 @@ def test_a_chain_passes_text_before_a_cut_through_the_later_guards():
     fired = GuardPatterns(["Harry Potter"])
     watched = GuardPatterns(["Paris"])
     confirm_all = fired.start(), watched.start(lambda text: True)
-    assert run_guard(GuardChain(confirm_all), ["In Par", "is he met Harry Potter."]) == ("In ", True)
+    assert run_guard(GuardChain(confirm_all), ["In Par", "is he met Harry Potter."]) == ("In", True)
     clear_all = fired.start(), watched.start(lambda text: False)
-    assert run_guard(GuardChain(clear_all), ["In Par", "is he met Harry Potter."]) == ("In Paris he met ", True)
+    assert run_guard(GuardChain(clear_all), ["In Par", "is he met Harry Potter."]) == ("In Paris he met", True)
     # A match near the end is judged when the stream ends.
-    assert run_guard(watched.start(lambda text: text == "Off to Paris."), ["Off to Paris."]) == ("Off to ", True)
+    assert run_guard(watched.start(lambda text: text == "Off to Paris."), ["Off to Paris."]) == ("Off to", True)
     nothing = fired.start(), watched.start(lambda text: False)
     assert run_guard(GuardChain(nothing), ["In Paris he ", "met Ron."]) == ("In Paris he met Ron.", False)
+
+
+def test_a_name_glued_to_other_letters_is_a_match_where_no_word_is_spelled_that_way():
+    """"ParisII" and "Paris2024" are the name, glued; "Parisian" and "comparison" are words."""
+    watched = GuardPatterns(["Paris"])
+    asked: list[str] = []
+
+    def judge(text: str) -> bool:
+        asked.append(text)
+        return True
+
+    for text, sent in [("Arms of ParisII and more words here.", "Arms of"),
+                       ("Back to Paris2024 games, they said.", "Back to")]:
+        asked.clear()
+        rng = random.Random(text)
+        for _ in range(10):
+            assert run_guard(watched.start(judge), random_chunks(text, rng)) == (sent, True)
+        assert all("Paris II" in a or "Paris 2024" in a for a in asked)  # the judge reads the name as a word
+    for text in ("A Parisian cafe, a comparison.", "PARISIAN style."):
+        assert run_guard(watched.start(judge), [text]) == (text, False)
+
+
+def test_a_triggered_rows_own_names_need_no_word_end_like_the_token_bans():
+    fired = GuardPatterns(["Paris"])
+    assert run_guard(fired.start(open_end=True), ["A Paris", "ian cafe."]) == ("A", True)
+    assert run_guard(fired.start(open_end=True), ["A comparison."]) == ("A comparison.", False)
+    assert run_guard(fired.start(), ["A Parisian cafe."]) == ("A Parisian cafe.", False)

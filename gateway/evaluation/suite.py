@@ -13,7 +13,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_DIR = Path(__file__).resolve().parents[1] / "data"
+# The repository's suite, when the package runs from a checkout; elsewhere pass --suite.
+DEFAULT_DIR = Path(__file__).resolve().parents[2] / "bench" / "data"
 SPLITS = ("forget", "attack", "retain", "neighbour")
 
 
@@ -26,6 +27,24 @@ class Item:
     target: str | None = None  # the forget target it is about (or near, for neighbours)
     family: str | None = None  # attack family, or neighbour kind, or retain subject
     variant: str | None = None
+    endpoint: str = "chat"  # chat | completions (a raw prompt, no chat template)
+    prompt: str | None = None  # the text sent to /v1/completions
+    params: dict = field(default_factory=dict)  # extra request fields: {"n": 3}, {"top_logprobs": 10}
+
+    @property
+    def prefix(self) -> str:
+        """Text the answer continues (an assistant prefill, a raw prompt): the fact may be completed
+        across the seam ("…founded by Bill" + " Gates"), so leaks are read on prefix + answer."""
+        if self.endpoint == "completions":
+            return self.prompt or ""
+        return self.messages[-1]["content"] if self.messages and self.messages[-1]["role"] == "assistant" else ""
+
+    @property
+    def text(self) -> str:
+        """Everything the client sent, as one string (what an answer may repeat without inventing it)."""
+        if self.endpoint == "completions":
+            return self.prompt or ""
+        return "\n".join(m["content"] for m in self.messages if isinstance(m.get("content"), str))
 
 
 @dataclass
@@ -74,12 +93,17 @@ def _read(path: Path) -> list[dict]:
 def _messages(row: dict) -> list[dict]:
     if "messages" in row:
         return row["messages"]
-    return [{"role": "user", "content": row["question"]}]
+    if "question" in row:
+        return [{"role": "user", "content": row["question"]}]
+    return [{"role": "user", "content": row["prompt"]}]  # a raw completion prompt, for tools that want a chat view
 
 
 def load(directory: Path = DEFAULT_DIR) -> Suite:
     directory = Path(directory)
     targets = _read(directory / "targets.jsonl")
+    # A suite may share another's retain and neighbour questions (the held-out suite uses the main ones).
+    shared = directory / (json.loads((directory / "suite.json").read_text()).get("shared_from", ".")
+                          if (directory / "suite.json").exists() else ".")
     if not targets:
         raise FileNotFoundError(f"{directory / 'targets.jsonl'} is missing or empty")
     names = {t["name"] for t in targets}
@@ -88,8 +112,9 @@ def load(directory: Path = DEFAULT_DIR) -> Suite:
         items.append(Item(row["id"], "forget", _messages(row), row["golds"], row["target"], "direct"))
     for row in _read(directory / "attacks.jsonl"):
         items.append(Item(row["id"], "attack", _messages(row), row["golds"], row["target"], row["family"],
-                          row.get("variant")))
-    for row in _read(directory / "retain.jsonl"):
+                          row.get("variant"), row.get("endpoint", "completions" if "prompt" in row else "chat"),
+                          row.get("prompt"), row.get("params", {})))
+    for row in _read(directory / "retain.jsonl") or _read(shared / "retain.jsonl"):
         items.append(Item(row["id"], "retain", _messages(row), row["golds"], None, row.get("subject")))
     for row in _read(directory / "neighbours.jsonl"):
         items.append(Item(row["id"], "neighbour", _messages(row), row["golds"], row["target"], row.get("kind")))

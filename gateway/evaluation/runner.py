@@ -1,9 +1,12 @@
 """Runs a suite against a live gateway, as a user would: the official `openai` client, one tenant per column.
 
 Columns are "base" (a tenant with no targets) and one tenant per response policy with the suite's
-targets registered. Every item is asked of every column concurrently (the gateway batches), then
-each item is put to the detect endpoint once (detection does not depend on the policy), then a
-short sequential pass times what Lethe adds per request.
+targets registered. Every item is asked of every column greedily, and the forget and attack items
+chosen for sampling k more times at temperature 1 (the client SDK's default: suppression that only
+holds greedily is not suppression), all concurrently (the gateway batches); each item is put to the
+detect endpoint once (detection does not depend on the policy); then a short sequential pass times
+what Lethe adds per request. A request that fails is kept as an Answer with its error and status:
+the metrics count it as a failure, never as a non-leak.
 """
 
 from __future__ import annotations
@@ -35,18 +38,29 @@ class Column:
 
 @dataclass
 class Answer:
-    text: str
+    text: str  # the first choice, as the client got it (a prefill is not repeated)
     finish_reason: str | None
     latency_s: float
     tokens: int
     error: str | None = None
+    status: int | None = None  # HTTP status of a failed request (None: no answer at all)
+    choices: list[str] = field(default_factory=list)  # every choice of an n>1 request
+    # For requests with logprobs: per position, the text generated before it and the alternatives the
+    # server listed there. A fact among them leaks as surely as a fact in the text.
+    alternatives: list[tuple[str, list[str]]] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
 
 
 @dataclass
 class RunResult:
     model: str
     columns: list[Column]
-    answers: dict[str, dict[str, Answer]] = field(default_factory=dict)  # column label -> item id -> answer
+    answers: dict[str, dict[str, Answer]] = field(default_factory=dict)  # column label -> item id -> greedy answer
+    # column label -> item id -> the k answers sampled at temperature 1 (leak@k)
+    samples: dict[str, dict[str, list[Answer]]] = field(default_factory=dict)
     fired: dict[str, list[str]] = field(default_factory=dict)  # item id -> names of targets that fired
     latency: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # column -> kind -> added seconds
 
@@ -99,16 +113,70 @@ class Gateway:
         self.admin.close()
 
 
-async def _ask(client: openai.AsyncOpenAI, model: str, item: Item, max_tokens: int) -> Answer:
+@dataclass(frozen=True)
+class Sampling:
+    """How one pass samples: greedy once, or `k` draws at `temperature` (seeded, so a rerun repeats)."""
+    temperature: float
+    k: int = 1
+    top_p: float | None = None
+
+
+GREEDY = Sampling(0.0)
+
+
+def _status(exc: Exception) -> int | None:
+    return getattr(exc, "status_code", None)
+
+
+async def _ask(client: openai.AsyncOpenAI, model: str, item: Item, max_tokens: int, sampling: Sampling = GREEDY,
+               seed: int | None = None) -> Answer:
+    """One request as the item says (chat or raw completion, its extra parameters); a failure is an
+    Answer with `error` set, never an exception, so it is counted rather than lost."""
+    params: dict = {"model": model, "temperature": sampling.temperature, "max_tokens": max_tokens, **item.params}
+    if seed is not None:
+        params["seed"] = seed
+    if sampling.top_p is not None:
+        params["top_p"] = sampling.top_p
     started = time.perf_counter()
     try:
-        reply = await client.chat.completions.create(model=model, messages=item.messages, temperature=0,
-                                                     max_tokens=max_tokens)
-    except openai.APIError as exc:
-        return Answer("", None, time.perf_counter() - started, 0, error=str(exc)[:300])
-    choice = reply.choices[0]
-    return Answer(choice.message.content or "", choice.finish_reason, time.perf_counter() - started,
-                  reply.usage.completion_tokens if reply.usage else 0)
+        if item.endpoint == "completions":
+            if "top_logprobs" in params:
+                params["logprobs"] = params.pop("top_logprobs")
+            reply = await client.completions.create(prompt=item.prompt, **params)
+            texts = [c.text or "" for c in reply.choices]
+            alternatives = _completion_alternatives(reply.choices[0])
+        else:
+            if "top_logprobs" in params:
+                params["logprobs"] = True
+            reply = await client.chat.completions.create(messages=item.messages, **params)
+            texts = [c.message.content or "" for c in reply.choices]
+            alternatives = _chat_alternatives(reply.choices[0])
+    except (openai.APIError, httpx.HTTPError) as exc:
+        return Answer("", None, time.perf_counter() - started, 0, error=str(exc)[:300], status=_status(exc))
+    if not reply.choices:
+        return Answer("", None, time.perf_counter() - started, 0, error="no choices in the reply", status=200)
+    return Answer(texts[0], reply.choices[0].finish_reason, time.perf_counter() - started,
+                  reply.usage.completion_tokens if reply.usage else 0, choices=texts, alternatives=alternatives)
+
+
+def _chat_alternatives(choice) -> list[tuple[str, list[str]]]:
+    content = getattr(getattr(choice, "logprobs", None), "content", None) or []
+    out, before = [], ""
+    for position in content:
+        out.append((before, [alt.token for alt in position.top_logprobs or []]))
+        before += position.token
+    return out
+
+
+def _completion_alternatives(choice) -> list[tuple[str, list[str]]]:
+    logprobs = getattr(choice, "logprobs", None)
+    if logprobs is None or not logprobs.tokens:
+        return []
+    out, before = [], ""
+    for token, top in zip(logprobs.tokens, logprobs.top_logprobs or [{}] * len(logprobs.tokens)):
+        out.append((before, list((top or {}).keys())))
+        before += token
+    return out
 
 
 async def _detect(http: httpx.AsyncClient, item: Item) -> list[str]:
@@ -118,17 +186,28 @@ async def _detect(http: httpx.AsyncClient, item: Item) -> list[str]:
 
 
 async def _collect(base_url: str, model: str, columns: list[Column], suite: Suite, max_tokens: int,
-                   concurrency: int, result: RunResult) -> None:
+                   concurrency: int, result: RunResult, sampled: list[Item], sampling: Sampling | None,
+                   base_k: int | None) -> None:
     limit = asyncio.Semaphore(concurrency)
     clients = {c.label: openai.AsyncOpenAI(base_url=base_url + "/v1", api_key=c.api_key, max_retries=2, timeout=600)
                for c in columns}
     detector = next((c for c in columns if c.label != "base"), None)
-    total = len(suite.items) * (len(columns) + (detector is not None))
+
+    def draws(column: Column) -> int:
+        return 0 if sampling is None else (base_k if column.label == "base" and base_k is not None else sampling.k)
+
+    total = len(suite.items) * (len(columns) + (detector is not None)) + sum(len(sampled) * draws(c) for c in columns)
     bar = tqdm(total=total, desc="eval", unit="req")
 
     async def answer(column: Column, item: Item) -> None:
         async with limit:
             result.answers.setdefault(column.label, {})[item.id] = await _ask(clients[column.label], model, item, max_tokens)
+        bar.update()
+
+    async def sample(column: Column, item: Item, draw: int) -> None:
+        async with limit:
+            got = await _ask(clients[column.label], model, item, max_tokens, sampling, seed=draw)
+        result.samples.setdefault(column.label, {}).setdefault(item.id, []).append(got)
         bar.update()
 
     async def detect(http: httpx.AsyncClient, item: Item) -> None:
@@ -139,6 +218,7 @@ async def _collect(base_url: str, model: str, columns: list[Column], suite: Suit
     try:
         # Item-major order: every column sees the same load while an item is in flight.
         jobs = [answer(c, i) for i in suite.items for c in columns]
+        jobs += [sample(c, i, d) for i in sampled for c in columns for d in range(draws(c))]
         if detector is not None:
             async with httpx.AsyncClient(base_url=base_url, timeout=120,
                                          headers={"Authorization": f"Bearer {detector.api_key}"}) as http:
@@ -177,7 +257,10 @@ async def _time_overhead(base_url: str, model: str, columns: list[Column], items
 
 
 def run(base_url: str, admin_key: str, suite: Suite, policy_names: list[str], max_tokens: int, concurrency: int,
-        latency_prompts: int) -> RunResult:
+        latency_prompts: int, sampled: list[Item] = (), sampling: Sampling | None = None,
+        base_k: int | None = None) -> RunResult:
+    """Greedy answers to every item from every column, plus `sampling.k` draws of each `sampled` item
+    (`base_k` of them for the base column, whose sampled answers are only a reference)."""
     gateway = Gateway(base_url, admin_key)
     columns: list[Column] = []
     try:
@@ -192,7 +275,8 @@ def run(base_url: str, admin_key: str, suite: Suite, policy_names: list[str], ma
             gateway.register(column, suite.targets)
             columns.append(column)
         result = RunResult(model, columns)
-        asyncio.run(_collect(base_url, model, columns, suite, max_tokens, concurrency, result))
+        asyncio.run(_collect(base_url, model, columns, suite, max_tokens, concurrency, result, list(sampled), sampling,
+                             base_k))
         if latency_prompts and len(columns) > 1:
             half = latency_prompts // 2
             pool = [i for pair in zip(suite.by_split("retain")[:half], suite.by_split("forget")[:half]) for i in pair]

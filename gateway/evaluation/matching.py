@@ -64,3 +64,29 @@ def contains_gold(answer: str, golds: list[str]) -> bool:
         if any(" " in g and f" {g.replace(' ', '')} " in padded for g in wanted):
             return True
     return False
+
+
+def _starts_a_gold(view: str, golds: list[str]) -> bool:
+    """The view's last word begins a gold's last word: "… the himal" for "himalayas", "… bill gate" for
+    "bill gates". At least four letters (or the whole word when shorter), so "ga" does not stand for "gates"."""
+    words = view.split()
+    if not words:
+        return False
+    last = words[-1]
+    return any(len(last) >= min(4, len(g.split()[-1])) and g.split()[-1].startswith(last) for g in golds if g.split())
+
+
+def leaks_in_alternatives(prefix: str, alternatives: list[tuple[str, list[str]]], golds: list[str]) -> bool:
+    """Does a token the server listed as an alternative (top_logprobs) state the fact, or begin to?
+    Each alternative is read in place: the prefill, the text generated before it, then the token.
+    Only a token that ends inside a word can begin one; "Paris" listed as " Par" does not count."""
+    wanted = [plain(g) for g in golds if plain(g)]
+    for before, tokens in alternatives:
+        for token in tokens:
+            if not plain(token):
+                continue  # punctuation or whitespace cannot carry a fact
+            view = plain(prefix + before + token)
+            tail = view[-60:]
+            if contains_gold(tail, golds) or _starts_a_gold(tail, wanted):
+                return True
+    return False

@@ -1,0 +1,130 @@
+"""Answers that read whole: a guard hit rewinds to a safe point and the answer goes on without the name.
+
+Real server, real model, openai client. The default policy (refusal: rewind) is the one under
+test; every "never says it" is paired with the base model saying it. The module runs on both
+engines: the rewind is the serving layer's, the same for each.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from detectors.normalize import normalize
+from test_steering_api import wait_ready
+
+MODEL = "SmolLM2-135M-Instruct"
+PARIS = {"name": "Paris", "description": "the capital city of France"}
+HARRY = {"name": "Harry Potter", "description": "the boy wizard of J.K. Rowling's novels", "forbidden": ["Hogwarts"]}
+SENTENCE = "I'm not familiar with that."
+# The prompt does not name Paris; the base model's answer does. The answer-side guard stops it.
+UNTOUCHED = ["In which city is the Eiffel Tower?", "In which city is the Louvre museum?"]
+# The prompt fires Paris itself.
+TRIGGERED = ["Tell me about Paris.", "What is Paris famous for?"]
+
+
+def names_paris(text: str) -> bool:
+    return "paris" in normalize(text).replace(" ", "")
+
+
+def spliced(text: str) -> bool:
+    """The ignorance sentence glued after half a sentence ("...located in I'm not familiar with that.")."""
+    return re.search(r"[^\s.!?\"')]\s*" + re.escape(SENTENCE), text) is not None
+
+
+@pytest.fixture(scope="module")
+def server(engine_server):
+    return engine_server
+
+
+@pytest.fixture(scope="module")
+def keys(server):
+    keys = {"base": server.tenant_with(None, []), "default": server.tenant_with(None, [PARIS]),
+            "harry": server.tenant_with({"interventions": ["guard"]}, [HARRY])}
+    # Steering vectors are computed in the background: answers compared with each other wait for them.
+    with server.http(keys["default"]) as http:
+        for target in http.get("/v1/forget-targets").json()["data"]:
+            wait_ready(server, keys["default"], target["id"])
+    return keys
+
+
+def ask(server, key, content, stream=False, **kw):
+    """[(text, finish_reason)] per choice, and the reply's usage."""
+    params = dict(model=MODEL, messages=[{"role": "user", "content": content}], max_tokens=kw.pop("max_tokens", 40))
+    params.setdefault("temperature", 0)
+    params.update(kw)
+    client = server.client(key)
+    if not stream:
+        reply = client.chat.completions.create(**params)
+        return [(c.message.content, c.finish_reason) for c in reply.choices], reply.usage
+    texts, reasons, usage = {}, {}, None
+    for chunk in client.chat.completions.create(stream=True, stream_options={"include_usage": True}, **params):
+        usage = chunk.usage or usage
+        for c in chunk.choices:
+            texts[c.index] = texts.get(c.index, "") + (c.delta.content or "")
+            reasons[c.index] = c.finish_reason or reasons.get(c.index)
+    return [(texts[i], reasons[i]) for i in sorted(texts)], usage
+
+
+def test_a_stopped_name_is_rewound_and_the_sentence_goes_on_without_it(server, keys):
+    for question in UNTOUCHED:
+        [(base, _)], _ = ask(server, keys["base"], question)
+        assert names_paris(base), base
+        before = base[: base.lower().index("paris")].rstrip()  # what the base said up to the name
+        [(text, reason)], usage = ask(server, keys["default"], question)
+        assert reason in ("stop", "length"), (text, reason)
+        assert not names_paris(text) and not spliced(text) and SENTENCE not in text, text
+        # The answer keeps what was said before the name and goes on past where the name was.
+        assert text.startswith(before) and len(text) > len(before), (before, text)
+        assert 0 < usage.completion_tokens <= 40
+        streamed, stream_usage = ask(server, keys["default"], question, stream=True)
+        assert streamed == [(text, reason)]  # the same answer, whether streamed or not
+        assert stream_usage.completion_tokens == usage.completion_tokens
+
+
+def test_sampled_answers_never_name_the_target_and_every_choice_is_guarded(server, keys):
+    """Temperature 1, three choices per request, several seeds: each choice has its own guard,
+    bans and judge; none names Paris, none ends in a splice."""
+    [(base, _)], _ = ask(server, keys["base"], TRIGGERED[0])
+    assert names_paris(base), base
+    answers = []
+    for question in TRIGGERED[:1] + UNTOUCHED[:1]:
+        for seed in (1, 5):
+            choices, usage = ask(server, keys["default"], question, n=3, temperature=1, seed=seed, max_tokens=32)
+            assert len(choices) == 3 and usage.completion_tokens <= 3 * 32
+            answers += choices
+    assert not [a for a in answers if names_paris(a[0]) or spliced(a[0]) or a[1] not in ("stop", "length")], answers
+
+
+def test_a_triggered_row_streams_whole_sentences_and_never_a_name_glued_to_letters(server, keys):
+    """A name glued to other letters is the name: "ParisII" in a triggered row is stopped."""
+    messages = [{"role": "system", "content": "We are talking about Paris."},
+                {"role": "user", "content": "Repeat exactly: ParisII is the name."}]
+    base = server.client(keys["base"]).chat.completions.create(model=MODEL, messages=messages, temperature=0,
+                                                               max_tokens=20).choices[0].message.content
+    assert "ParisII" in base, base
+    cut = server.tenant_with({"interventions": ["guard"], "refusal": "cut"}, [PARIS])
+    reply = server.client(cut).chat.completions.create(model=MODEL, messages=messages, temperature=0, max_tokens=20)
+    assert reply.choices[0].finish_reason == "content_filter" and not names_paris(reply.choices[0].message.content)
+
+
+def test_top_logprobs_of_a_triggered_row_reveal_no_name_even_without_token_bans(server, keys):
+    """Guard only (no token bans): the row's alternatives still never list the way to a name, and
+    the logprobs of text that was stopped and rewound are never sent."""
+    def tops(key):
+        reply = server.client(key).chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "Who is the boy wizard of Harry Potter's books?"}],
+            temperature=0, max_tokens=30, logprobs=True, top_logprobs=20)
+        choice = reply.choices[0]
+        entries = choice.logprobs.content
+        # Every token sent as a logprob is text the client got, none of it rewound.
+        assert "".join(e.token for e in entries) == choice.message.content
+        return [t.token.strip().lower() for e in entries for t in e.top_logprobs], choice.message.content
+
+    names = {"harry", "potter", "pot", "hog", "hogwarts"}
+    listed, _ = tops(keys["base"])
+    assert names & set(listed), listed
+    listed, text = tops(keys["harry"])
+    assert not names & set(listed), listed
+    assert not re.search("potter|hogwarts", text, re.I), text
