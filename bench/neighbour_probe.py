@@ -30,7 +30,7 @@ import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from bench.eval.matching import contains_gold
+from gateway.evaluation.matching import contains_gold
 from bench.eval.probe import Asker
 
 DATA = Path(__file__).resolve().parent / "data"
