@@ -116,10 +116,10 @@ def _other_sense(raw: str, offsets: list[int], text: str, hit: LexicalHit, own: 
     if cased and raw[raw_start:raw_end].replace("'", "") == word and any(c.isupper() for c in raw):
         return word
 
-    def capital_neighbour(word: str, raw_pos: int, gap: str) -> bool:
+    def capital_neighbour(word: str, raw_pos: int, gap: str, joins=("", ",", "-")) -> bool:
         if word in own or word in _TITLES or not raw[raw_pos:raw_pos + 1].isupper():
             return False
-        return gap.strip() in ("", ",", "-") and not related(word)
+        return gap.strip() in joins and not related(word)
 
     def starts_sentence(pos: int) -> bool:
         head = raw[:pos].rstrip()
@@ -127,7 +127,10 @@ def _other_sense(raw: str, offsets: list[int], text: str, hit: LexicalHit, own: 
 
     if before:
         pos = offsets[hit.start - 1 - len(before[-1])]
-        if not starts_sentence(pos) and capital_neighbour(before[-1], pos, raw[pos + 1:raw_start].lstrip("".join(c for c in raw[pos:raw_start] if c.isalnum()))):
+        # A comma after the word before ends its phrase ("the Champ de Mars, Paris, France" lists
+        # places); only one after the name qualifies it ("Paris, Texas").
+        gap = raw[pos + 1:raw_start].lstrip("".join(c for c in raw[pos:raw_start] if c.isalnum()))
+        if not starts_sentence(pos) and capital_neighbour(before[-1], pos, gap, joins=("", "-")):
             return f"{before[-1]} {word}"
         # A proper name built on it with "of" names another thing: "the Treaty of Paris", "the
         # Judgement of Paris" (titles are the target's own: "the Mayor of Paris", "Emperor of Japan").

@@ -23,6 +23,7 @@ client gets "located in", not "located in ", so an answer continued from there r
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -34,6 +35,9 @@ from detectors.normalize import normalize, normalize_with_offsets
 # A word longer than this (a base64 blob, a letter run without end) is cut for context, so
 # each feed costs at most about this much normalizing however long the stream grows.
 _MAX_CONTEXT = 256
+# What is glued to a name, and whether it is a word of its own (a capital then lower-case letters).
+_GLUED_RUN = re.compile(r"\w+")
+_WORD = re.compile(r"[A-Z]?[a-z]{2,}")
 # A judged match waits for this many more (compact) characters: the next words decide whether
 # "Paris" is the city or the start of "Paris Hilton".
 _JUDGE_LOOKAHEAD = 16
@@ -205,7 +209,9 @@ class StreamGuard:
 
     def _confirmed(self, raw_stop: int, raw_context_end: int, final: bool, glued: bool = False) -> bool | None:
         """Whether the judge confirms the match ending at `raw_stop`; None while it is deciding.
-        A glued name reaches the judge as a word of its own ("ParisII" as "Paris II")."""
+        A glued name reaches the judge as a word of its own: what is glued to it stays a word when
+        it is one ("ParisHilton" as "Paris Hilton") and is dropped when it is not ("ParisII" and
+        "Paris2024" as "Paris"): letters or digits glued to a name disguise it, they name nothing."""
         if self._judge is None:
             return True
         at = self._trimmed + raw_stop
@@ -215,7 +221,10 @@ class StreamGuard:
         if verdict is None:
             context = self._raw[:raw_context_end]
             if glued:
-                context = context[:raw_stop] + " " + context[raw_stop:]
+                tail = _GLUED_RUN.match(context, raw_stop)
+                suffix = tail.group() if tail else ""
+                kept = " " + suffix if _WORD.fullmatch(suffix) else ""
+                context = context[:raw_stop] + kept + context[raw_stop + len(suffix):]
             context = "".join(self._history) + context
             verdict = self._verdicts[at] = (self._executor.submit(self._judge, context) if self._executor
                                             else _settled(self._judge(context)))

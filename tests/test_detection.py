@@ -184,6 +184,9 @@ def test_an_answer_is_judged_in_the_sense_the_conversation_gave_the_name(detecto
                                   ("assistant", "The Eiffel Tower is located in Paris, France."))
     assert "Mars" in detected_in(detector, ("user", "Which planet has the moons Phobos and Deimos?"),
                                  ("assistant", "Phobos and Deimos orbit the planet Mars."))
+    # A list of places is not one name: the word before a comma does not make "Londre Paris".
+    assert "Paris" in detected_in(detector, ("user", "In which city is the Eiffel Tower?"),
+                                  ("assistant", "The Eiffel Tower is located in the Champ de Londre, Paris, France."))
     # A name met in another sense keeps it, even where a sentence start hides the capital.
     assert "Mars" not in detected_in(detector, ("user", "Who is Bruno Mars?"),
                                      ("assistant", "Bruno Mars is an American singer and songwriter."))

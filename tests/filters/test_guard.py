@@ -133,7 +133,9 @@ def test_a_name_glued_to_other_letters_is_a_match_where_no_word_is_spelled_that_
         rng = random.Random(text)
         for _ in range(10):
             assert run_guard(watched.start(judge), random_chunks(text, rng)) == (sent, True)
-        assert all("Paris II" in a or "Paris 2024" in a for a in asked)  # the judge reads the name as a word
+        # The judge reads the name as a word, without the letters or digits glued on to disguise it.
+        assert asked and all(("Paris and" in a or "Paris games" in a) and "II" not in a and "2024" not in a
+                             for a in asked)
     for text in ("A Parisian cafe, a comparison.", "PARISIAN style."):
         assert run_guard(watched.start(judge), [text]) == (text, False)
 
