@@ -69,8 +69,9 @@ class PlanResult:
 
 class Planner:
     def __init__(self, registry: Registry, tokenizer, default_policy: ResponsePolicy, steering=None,
-                 judges: int = 2):
+                 judges: int = 2, triggered_min_p: float = 0.0):
         self.registry = registry
+        self.triggered_min_p = triggered_min_p
         self.tokenizer = tokenizer
         self.default_policy = default_policy
         self.steering = steering  # gives a target's per-layer vectors; None when steering is unavailable
@@ -132,6 +133,7 @@ class Planner:
             )
             plan.refusal_text = IGNORANCE_SENTENCE if policy.refusal == "sentence" else None
         if targets:
+            plan.min_p = self.triggered_min_p
             if policy.uses("instruction"):
                 messages = [instruction_message(targets), *messages]
             if policy.uses("tokens"):

@@ -62,6 +62,7 @@ class RowPlan:
     banned: Any = None
     guard: Any = None
     refusal_text: str | None = None  # sent instead of a content_filter cut, when the policy asks
+    min_p: float = 0.0  # a floor on the row's min_p while sampling (triggered rows: stay among likely tokens)
 
     @property
     def empty(self) -> bool:
