@@ -231,11 +231,14 @@ class Registry:
                 self.store.set_status(target_id, status)
             self._replace_record(replace(target, status=status))
 
-    def set_knowledge(self, target_id: str, model_id: str, terms) -> bool:
-        """Stores and publishes what the model knows about a target; false if it was deleted meanwhile."""
+    def set_knowledge(self, asked: TargetRecord, model_id: str, terms) -> bool:
+        """Stores and publishes what the model knows about a target, as it was when the model was
+        asked; false if it was deleted or renamed meanwhile (the new name is asked again)."""
         with self._write:
-            target = _find(self._state, target_id)
-            if target is None or not self.store.put_knowledge(target_id, model_id, terms):
+            target = _find(self._state, asked.id)
+            if target is None or (target.name, target.aliases) != (asked.name, asked.aliases):
+                return False
+            if not self.store.put_knowledge(asked.id, model_id, terms):
                 return False
             self._replace_record(replace(target, knowledge=terms, knowledge_model=model_id))
         return True

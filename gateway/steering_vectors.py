@@ -205,7 +205,7 @@ class SteeringVectorStore:
         questions = probe_questions(target.name)
         answers = self.ask(questions)
         terms = fact_terms(answers, questions, [target.name, *target.aliases], self._control_vocabulary())
-        self.registry.set_knowledge(target.id, self.model_id, terms)
+        self.registry.set_knowledge(target, self.model_id, terms)
 
     def _control_vocabulary(self) -> ControlVocabulary:
         """What the model says about unrelated subjects: computed once per model, kept in the cache dir."""
