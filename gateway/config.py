@@ -51,7 +51,7 @@ class Settings:
     # A triggered row sampled at temperature > 0 draws only from tokens at least this likely relative
     # to the likeliest (vLLM's min_p; the client's own, if higher, stands). Steering flattens the
     # distribution, and plain sampling from its tail is word salad (bench/steering_sweep.py).
-    triggered_min_p: float = 0.1
+    triggered_min_p: float = 0.3
     log_level: str = "info"
 
     @classmethod
