@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from .auth import hash_key
 from .config import Settings
+from .engines.cores import one_core_by_default
 from .engines.hf import EngineStats, HFEngine
 from .errors import install_error_handlers
 from .metrics import Metrics
@@ -88,6 +89,8 @@ def create_app(settings: Settings | None = None, engine: HFEngine | None = None)
     async def lifespan(app: FastAPI):
         nonlocal engine
         from detectors.detector import Detector
+
+        one_core_by_default()  # before the first embedding: the engine thread claims its cores itself
 
         engine = engine or build_engine(settings, metrics)
         store = Store(settings.db_path)

@@ -31,6 +31,7 @@ from filters import mask_banned
 from filters.grammar import Grammars, GrammarState, mask_grammar
 
 from ..failpoints import failpoint
+from .cores import ENGINE_THREADS, claim_cores, one_core_by_default
 from .rows import RowStream, TokenCodec, collect_eos_ids
 from .text import native_tools, render_chat
 from .tokens import TokenBytes
@@ -99,6 +100,7 @@ class HFEngine:
         max_batch_size: int = 32,
         max_waiting: int = 256,
         max_prefill_tokens: int = 8192,
+        threads: int = ENGINE_THREADS,
         stats: EngineStats | None = None,
     ):
         self.model = model
@@ -110,6 +112,7 @@ class HFEngine:
         self.max_waiting = max_waiting
         self.max_prefill_tokens = max_prefill_tokens
         self.stats = stats or EngineStats()
+        self.threads = threads
         self.eos_ids = self._eos_ids()
         self.token_bytes = TokenBytes(tokenizer)
         self.codec = TokenCodec(tokenizer, self.token_bytes, self.eos_ids, self.max_model_len)
@@ -124,6 +127,7 @@ class HFEngine:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._cores_claimed = threading.Event()
         self._thread: threading.Thread | None = None
         self._finisher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lethe-finish")
 
@@ -149,6 +153,8 @@ class HFEngine:
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="lethe-engine", daemon=True)
             self._thread.start()
+            self._cores_claimed.wait()
+            one_core_by_default()  # every other thread (embeddings, steering vectors, judges)
 
     def shutdown(self) -> None:
         self.ready = False
@@ -227,6 +233,8 @@ class HFEngine:
 
     def _loop(self) -> None:
         torch.set_grad_enabled(False)
+        claim_cores(self.threads)
+        self._cores_claimed.set()
         while not self._stop.is_set():
             if not self._rows and self._incoming.empty():
                 self._wake.wait(timeout=0.5)
