@@ -108,7 +108,7 @@ async def _interventions(args, vllm) -> None:
 
     class _Target:  # what banned_phrases reads of a registered target
         def __init__(self):
-            self.name, self.aliases, self.forbidden = name, aliases, []
+            self.name, self.aliases, self.forbidden, self.knowledge = name, aliases, [], None
 
     plan = RowPlan(steering=vectors.plan(source.device, source.dtype),
                    banned=compile_banned(vllm.tokenizer, banned_phrases(_Target())))

@@ -23,7 +23,7 @@ from .ratelimit import RateLimiter
 from .registry import Registry
 from .routers import admin, openai, ops, targets
 from .selfcheck import SelfCheckFailed, refusal, self_check
-from .steering_vectors import SteeringVectorStore
+from .steering_vectors import SteeringVectorStore, engine_asker
 from .store import GLOBAL, Store
 from .serving import Serving
 
@@ -41,8 +41,9 @@ async def _bring_up(app: FastAPI, engine, steering: SteeringVectorStore, steer: 
             engine.steering = GatedSteering(engine.model)
         engine.start()
         log.info("self-check: %s", await self_check(engine, steer))
-        source = engine.model if isinstance(engine, HFEngine) else engine.residual_source(asyncio.get_running_loop())
-        steering.start(source)
+        loop = asyncio.get_running_loop()
+        source = engine.model if isinstance(engine, HFEngine) else engine.residual_source(loop)
+        steering.start(source, engine_asker(engine, loop))
         app.state.serving.open = True
         app.state.status = "ok"
         log.info("ready")
@@ -100,10 +101,12 @@ def create_app(settings: Settings | None = None, engine: HFEngine | None = None)
             tenant = store.get_tenant(owner) if owner != GLOBAL else None
             return default_policy.merged(tenant.policy) if tenant else default_policy
 
-        steering = SteeringVectorStore(engine.tokenizer, registry, policy_for_owner, enabled=settings.steering)
+        steering = SteeringVectorStore(engine.tokenizer, registry, policy_for_owner, enabled=settings.steering,
+                                       cache_dir=settings.cache_dir)
         if not settings.steering:
             log.warning("steering is off (steering: false): triggered rows get every other intervention")
-        planner = Planner(registry, engine.tokenizer, default_policy, steering)
+        planner = Planner(registry, engine.tokenizer, default_policy, steering,
+                          triggered_min_p=settings.triggered_min_p)
         app.state.engine, app.state.store, app.state.registry, app.state.planner = engine, store, registry, planner
         app.state.steering = steering
         app.state.serving = Serving(engine, settings, metrics, planner)

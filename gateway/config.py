@@ -48,6 +48,10 @@ class Settings:
     interventions: list[str] = field(default_factory=lambda: ResponsePolicy().as_dict()["interventions"])
     refusal: str = "rewind"
     on_detector_error: str = "closed"
+    # A triggered row sampled at temperature > 0 draws only from tokens at least this likely relative
+    # to the likeliest (vLLM's min_p; the client's own, if higher, stands). Steering flattens the
+    # distribution, and plain sampling from its tail is word salad (bench/steering_sweep.py).
+    triggered_min_p: float = 0.3
     log_level: str = "info"
 
     @classmethod

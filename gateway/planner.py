@@ -31,15 +31,28 @@ log = logging.getLogger("lethe.planner")
 INSTRUCTION = "You do not know anything about {names}. When asked about {it}, reply only: " + IGNORANCE_SENTENCE
 
 
+def instruction_text(names: list[str]) -> str:
+    return INSTRUCTION.format(names=", ".join(names), it="them" if len(names) > 1 else "it")
+
+
 def instruction_message(targets: list[TargetRecord]) -> dict[str, str]:
-    names = ", ".join(t.name for t in targets)
-    return {"role": "system", "content": INSTRUCTION.format(names=names, it="them" if len(targets) > 1 else "it")}
+    return {"role": "system", "content": instruction_text([t.name for t in targets])}
 
 
 def banned_phrases(target: TargetRecord) -> tuple[str, ...]:
-    """What a triggered row must never write: names, aliases (a person's surname included) and
-    forbidden strings. Case, spacing, plural and possessive variants are the filters' job."""
-    return tuple(dict.fromkeys([target.name, *target.aliases, *target.forbidden]))
+    """What a triggered row must never write: names, aliases (a person's surname included),
+    forbidden strings, and the distinctive facts the model itself associates with the target
+    ("Bill Gates", "Himalayas": its fact terms, found at registration). Case, spacing, plural and
+    possessive variants are the filters' job."""
+    facts = target.knowledge.banned if target.knowledge else ()
+    return tuple(dict.fromkeys([target.name, *target.aliases, *target.forbidden, *facts]))
+
+
+def guarded_phrases(target: TargetRecord) -> tuple[str, ...]:
+    """`banned_phrases` plus the fact terms too ordinary to mask while sampling ("radioactivity"):
+    a triggered row's stream guard stops those only where the answer actually writes them."""
+    context = target.knowledge.context if target.knowledge else ()
+    return tuple(dict.fromkeys([*banned_phrases(target), *context]))
 
 
 @lru_cache(maxsize=1024)
@@ -56,8 +69,9 @@ class PlanResult:
 
 class Planner:
     def __init__(self, registry: Registry, tokenizer, default_policy: ResponsePolicy, steering=None,
-                 judges: int = 2):
+                 judges: int = 2, triggered_min_p: float = 0.0):
         self.registry = registry
+        self.triggered_min_p = triggered_min_p
         self.tokenizer = tokenizer
         self.default_policy = default_policy
         self.steering = steering  # gives a target's per-layer vectors; None when steering is unavailable
@@ -109,11 +123,12 @@ class Planner:
         targets = result.targets
         asked = messages
         fired_phrases = frozenset(p for t in targets for p in banned_phrases(t))
+        guarded = frozenset(p for t in targets for p in guarded_phrases(t))
         if policy.uses("guard"):
             # The answer is part of the conversation: a target the prompt did not touch fires when
             # the answer names it and detection over the conversation plus the answer agrees.
             plan.guard = GuardPlan(
-                banned=_guard_patterns(fired_phrases) if targets else None,
+                banned=_guard_patterns(guarded) if targets else None,
                 watched=snapshot.watched,
                 judge=self._answer_judge(snapshot, messages, {t.id for t in targets}, policy),
                 executor=self.judges,
@@ -123,6 +138,7 @@ class Planner:
                 plan.rewinds = MAX_REWINDS
                 plan.replan = partial(self._replan, snapshot, asked, result, policy)
         if targets:
+            plan.min_p = self.triggered_min_p
             if policy.uses("instruction"):
                 messages = [instruction_message(targets), *messages]
             # Compiled either way: without token bans the names are still kept out of top_logprobs.

@@ -210,6 +210,7 @@ class Registry:
         if generated and "examples" not in changes and ("name" in changes or "description" in changes):
             # Generated from the old name: they would keep the old name firing semantically.
             fields["examples"] = probe_prompts(fields["name"], fields["description"])
+        fields["knowledge"] = fields["knowledge_model"] = None  # the store drops it too: probed again
         record = TargetRecord(**fields)
         prepared = self.detector.prepare(_spec(record))
         with self._write:
@@ -228,9 +229,24 @@ class Registry:
                 return
             if persist:
                 self.store.set_status(target_id, status)
-            owner = self._state.owners[target.owner]
-            records = {**owner.records, target_id: replace(target, status=status)}
-            self._set_owner(target.owner, OwnerState(records, owner.index, owner.watched))
+            self._replace_record(replace(target, status=status))
+
+    def set_knowledge(self, asked: TargetRecord, model_id: str, terms) -> bool:
+        """Stores and publishes what the model knows about a target, as it was when the model was
+        asked; false if it was deleted or renamed meanwhile (the new name is asked again)."""
+        with self._write:
+            target = _find(self._state, asked.id)
+            if target is None or (target.name, target.aliases) != (asked.name, asked.aliases):
+                return False
+            if not self.store.put_knowledge(asked.id, model_id, terms):
+                return False
+            self._replace_record(replace(target, knowledge=terms, knowledge_model=model_id))
+        return True
+
+    def _replace_record(self, record: TargetRecord) -> None:
+        # Only the record changes, not what detection or the guard's watched names read.
+        owner = self._state.owners[record.owner]
+        self._set_owner(record.owner, OwnerState({**owner.records, record.id: record}, owner.index, owner.watched))
 
     def delete(self, caller: Caller, target_id: str) -> None:
         target = self._owned(caller, target_id)

@@ -262,6 +262,8 @@ class Serving:
         for job in jobs:
             self.metrics.prompt_tokens.inc(len(job.prompt_ids))
             params = job.params or shared
+            if job.plan is not None and job.plan.min_p > params.min_p:
+                params = replace(params, min_p=job.plan.min_p)  # greedy rows are unaffected by min_p
             for j in range(n):
                 # Distinct seeds per choice, so n seeded choices are reproducible yet not all alike.
                 choice_params = params if params.seed is None or j == 0 else _with_seed(params, params.seed + j)

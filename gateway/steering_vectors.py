@@ -1,21 +1,30 @@
-"""Steering vectors for the served model: computed in the background, stored, served per request.
+"""What a target needs from the served model, computed in the background: steering vectors and
+fact terms. Stored, served per request.
 
 A target's vectors are computed when a tenant whose policy steers owns it (or, for a global
 target, when the server's default policy steers), and otherwise the first time it fires for such
-a tenant; until then its status is `pending` and requests get every other intervention. Vectors
-are stored with the model's identity: serving another model recomputes them instead of reusing
-directions that mean nothing in its residual stream.
+a tenant; its fact terms (`steering.knowledge`: what the model answers about it, probed through the
+served engine) when the owner's policy bans tokens or guards the answer. Until both are there its
+status is `pending` and requests get every other intervention. Both are stored with the model's
+identity: serving another model recomputes them instead of reusing directions that mean nothing in
+its residual stream, or facts it may not know.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import uuid
 import queue
 import threading
+from pathlib import Path
 from typing import Callable
 
 from steering import SteeringVectors, combine, compute_steering_vectors, model_identity
+from steering.knowledge import CONTROL_SUBJECTS, ControlVocabulary, control_vocabulary, fact_terms, probe_questions
 
+from .engines.base import EngineOverloaded, GenerationRequest, SamplingParams
 from .policy import ResponsePolicy
 from .registry import Registry
 from .store import TargetRecord
@@ -23,14 +32,44 @@ from .store import TargetRecord
 log = logging.getLogger("lethe.steering")
 
 
+PROBE_TOKENS = 32  # enough for an answer's first specifics; the probes of one target decode as one batch
+
+
+def engine_asker(engine, loop: asyncio.AbstractEventLoop, timeout: float = 600.0) -> Callable[[list[str]], list[str]]:
+    """`ask` for the store: greedy answers from the served engine (hf or vLLM alike), batched with
+    live traffic on the gateway's event loop, for a caller in another thread."""
+
+    async def one(question: str) -> str:
+        prompt = await asyncio.to_thread(engine.render_chat, [{"role": "user", "content": question}])
+        params = SamplingParams(max_tokens=PROBE_TOKENS, temperature=0.0)
+        while True:
+            try:
+                outputs = engine.generate(GenerationRequest(f"probe-{uuid.uuid4().hex}", prompt, params))
+                break
+            except EngineOverloaded:  # background work waits for traffic, never displaces it
+                await asyncio.sleep(1.0)
+        return "".join([out.text async for out in outputs])
+
+    def ask(questions: list[str]) -> list[str]:
+        async def all_of():
+            return await asyncio.gather(*(one(q) for q in questions))
+
+        return asyncio.run_coroutine_threadsafe(all_of(), loop).result(timeout)
+
+    return ask
+
+
 class SteeringVectorStore:
     def __init__(self, tokenizer, registry: Registry, policy_for_owner: Callable[[str], ResponsePolicy],
-                 enabled: bool = True):
+                 enabled: bool = True, cache_dir: Path | None = None):
         self.tokenizer = tokenizer
         self.registry = registry
         self.policy_for_owner = policy_for_owner
         self.enabled = enabled  # false: the server steers nothing, so no target waits for vectors
         self.model = self.device = self.dtype = self.model_id = None  # known once the engine is up
+        self.ask: Callable[[list[str]], list[str]] | None = None  # questions -> the served model's answers
+        self.cache_dir = cache_dir  # where the control subjects' answers are kept per model
+        self._control: ControlVocabulary | None = None
         self._vectors: dict[str, SteeringVectors] = {}
         self._queued: set[str] = set()
         self._edits: dict[str, int] = {}  # target -> edit count, so a result computed before an edit is dropped
@@ -39,22 +78,25 @@ class SteeringVectorStore:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._work, name="lethe-steering", daemon=True)
 
-    def start(self, model) -> None:
+    def start(self, model, ask: Callable[[list[str]], list[str]] | None = None) -> None:
         """Attaches the served model (a transformers module, or an engine's residual reader with
-        `residuals`, `identity`, `device`, `dtype`), loads its stored vectors and works through what
-        steering tenants need (targets written while the engine was loading included)."""
+        `residuals`, `identity`, `device`, `dtype`) and `ask`, which answers questions through the
+        served engine (greedy, blocking: called from this store's thread); loads the stored vectors
+        and works through what tenants need (targets written while the engine was loading included)."""
+        self.ask = ask
+        if hasattr(model, "residuals"):
+            self.device, self.dtype, self.model_id = model.device, model.dtype, model.identity
+        else:
+            param = next(model.parameters())
+            self.device, self.dtype = param.device, param.dtype
+            self.model_id = model_identity(model)
         if self.enabled:
             self.model = model
-            if hasattr(model, "residuals"):
-                self.device, self.dtype, self.model_id = model.device, model.dtype, model.identity
-            else:
-                param = next(model.parameters())
-                self.device, self.dtype = param.device, param.dtype
-                self.model_id = model_identity(model)
             stored = {target_id: SteeringVectors.from_bytes(blob)
                       for target_id, blob in self.registry.store.steering(self.model_id)}
             with self._lock:
                 self._vectors.update(stored)
+        if self.enabled or ask is not None:
             self._thread.start()
         for target in self.registry.all():
             self.on_target_changed(target, changed=False)
@@ -76,14 +118,25 @@ class SteeringVectorStore:
                 self._vectors.pop(target.id, None)
                 self._edits[target.id] = self._edits.get(target.id, 0) + 1
             self.registry.store.drop_steering(target.id)
-        if self.enabled and self.policy_for_owner(target.owner).uses("steering"):
+        if self._needs_vectors(target) or self._needs_knowledge(target):
             self.request(target)
-        elif target.id not in self._vectors and target.status == "pending":
+        elif target.status == "pending":
             self.registry.set_status(target.id, "ready")  # nothing to wait for any more
+
+    def _needs_vectors(self, target: TargetRecord) -> bool:
+        return (self.enabled and target.id not in self._vectors
+                and self.policy_for_owner(target.owner).uses("steering"))
+
+    def _needs_knowledge(self, target: TargetRecord) -> bool:
+        # Before the engine is up (model_id unknown) every target still needs it: start() asks again.
+        if target.knowledge is not None and target.knowledge_model == self.model_id:
+            return False
+        policy = self.policy_for_owner(target.owner)
+        return (self.ask is not None or self.model_id is None) and (policy.uses("tokens") or policy.uses("guard"))
 
     def request(self, target: TargetRecord) -> None:
         with self._lock:
-            if target.id in self._vectors or target.id in self._queued:
+            if target.id in self._queued:
                 return
             self._queued.add(target.id)
         self.registry.set_status(target.id, "pending")
@@ -119,9 +172,12 @@ class SteeringVectorStore:
             edits = self._edits.get(target_id, 0)
             try:
                 # Queued while the engine loaded, then found in the store at start: nothing to compute.
-                vectors = None if target_id in self._vectors else self._compute(target_id)
+                target = self.registry.get_visible_unchecked(target_id)
+                vectors = self._compute(target) if target is not None and self._needs_vectors(target) else None
+                if target is not None and self._needs_knowledge(target) and self.ask is not None:
+                    self._learn(target)
             except Exception:
-                log.exception("steering vectors for %s failed", target_id)
+                log.exception("steering vectors or fact terms for %s failed", target_id)
                 self.registry.set_status(target_id, "failed")
                 vectors = None
             with self._lock:
@@ -134,14 +190,44 @@ class SteeringVectorStore:
                 self.request(target)  # edited while computing: compute again from the new text
             elif vectors is not None and self.registry.store.put_steering(target_id, self.model_id, vectors.to_bytes()):
                 self.registry.set_status(target_id, "ready", persist=False)
-            elif vectors is None and target is not None and target_id in self._vectors:
+            elif (vectors is None and target is not None and target.status != "failed"
+                  and not self._needs_vectors(target) and not self._needs_knowledge(target)):
                 self.registry.set_status(target_id, "ready")
             self._queue.task_done()
 
-    def _compute(self, target_id: str) -> SteeringVectors | None:
-        target = self.registry.get_visible_unchecked(target_id)
-        if target is None:  # deleted while queued
-            return None
+    def _compute(self, target: TargetRecord) -> SteeringVectors:
         # Runs beside the engine's thread: the gated hooks only act in the thread that armed them.
         return compute_steering_vectors(self.model, self.tokenizer, target.name, target.aliases, target.examples,
                                         identity=self.model_id)
+
+    def _learn(self, target: TargetRecord) -> None:
+        """Asks the served model about the target and keeps its fact terms (steering.knowledge)."""
+        questions = probe_questions(target.name)
+        answers = self.ask(questions)
+        terms = fact_terms(answers, questions, [target.name, *target.aliases], self._control_vocabulary())
+        self.registry.set_knowledge(target, self.model_id, terms)
+
+    def _control_vocabulary(self) -> ControlVocabulary:
+        """What the model says about unrelated subjects: computed once per model, kept in the cache dir."""
+        if self._control is not None:
+            return self._control
+        path = self.cache_dir / "knowledge" / f"{self.model_id}.json" if self.cache_dir else None
+        if path is not None and path.exists():
+            try:
+                self._control = ControlVocabulary.from_json(json.loads(path.read_text()))
+                return self._control
+            except (ValueError, KeyError):
+                log.warning("ignoring an unreadable control vocabulary at %s", path)
+        subjects = {s: probe_questions(s) for s in CONTROL_SUBJECTS}
+        answers = self.ask([q for qs in subjects.values() for q in qs])
+        by_subject, i = {}, 0
+        for subject, qs in subjects.items():
+            by_subject[subject] = answers[i : i + len(qs)]
+            i += len(qs)
+        self._control = control_vocabulary(by_subject)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{threading.get_ident()}.tmp")
+            tmp.write_text(json.dumps(self._control.to_json()))
+            tmp.replace(path)  # atomic: servers sharing the cache never read half a file
+        return self._control

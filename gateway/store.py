@@ -18,6 +18,7 @@ from pathlib import Path
 
 from detectors.aliases import expand_aliases
 from detectors.normalize import normalize
+from steering.knowledge import FactTerms
 
 from .auth import hash_key
 
@@ -72,6 +73,10 @@ class TargetRecord:
     default_active: bool = True
     status: str = "ready"
     created_at: int = 0
+    # What the served model answers about the target (steering.knowledge), and which model said it:
+    # another model is probed again. None until the background stage has probed it.
+    knowledge: FactTerms | None = None
+    knowledge_model: str | None = None
 
     def spec_json(self) -> str:
         return json.dumps({"aliases": self.aliases, "given_aliases": self.given_aliases, "description": self.description,
@@ -104,6 +109,10 @@ class Store:
         columns = {row[1] for row in self._conn.execute("PRAGMA table_info(tenants)")}
         if "policy" not in columns:
             self._conn.execute("ALTER TABLE tenants ADD COLUMN policy TEXT NOT NULL DEFAULT '{}'")
+        # Targets gain what the model knows about them (JSON: model_id, banned, context); NULL = not probed.
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(targets)")}
+        if "knowledge" not in columns:
+            self._conn.execute("ALTER TABLE targets ADD COLUMN knowledge TEXT")
 
     def close(self) -> None:
         self._conn.close()
@@ -165,14 +174,16 @@ class Store:
     def add_target(self, target: TargetRecord) -> None:
         with self._tx() as c:
             c.execute(
-                "INSERT INTO targets VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO targets ({_TARGET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
                 (target.id, target.owner, target.name, target.spec_json(), int(target.mandatory),
                  int(target.default_active), target.status, target.created_at),
             )
 
     def update_target(self, target: TargetRecord) -> None:
         with self._tx() as c:
-            c.execute("UPDATE targets SET name = ?, spec = ?, mandatory = ?, default_active = ?, status = ? WHERE id = ?",
+            # An edit forgets what the model was asked about the old text: it is probed again.
+            c.execute("UPDATE targets SET name = ?, spec = ?, mandatory = ?, default_active = ?, status = ?, "
+                      "knowledge = NULL WHERE id = ?",
                       (target.name, target.spec_json(), int(target.mandatory), int(target.default_active),
                        target.status, target.id))
 
@@ -201,6 +212,12 @@ class Store:
     def set_status(self, target_id: str, status: str) -> None:
         with self._tx() as c:
             c.execute("UPDATE targets SET status = ? WHERE id = ?", (status, target_id))
+
+    def put_knowledge(self, target_id: str, model_id: str, terms: FactTerms) -> bool:
+        """Stores a target's fact terms unless it was deleted meanwhile; says whether it stored them."""
+        data = json.dumps({"model_id": model_id, **terms.to_json()})
+        with self._tx() as c:
+            return c.execute("UPDATE targets SET knowledge = ? WHERE id = ?", (data, target_id)).rowcount > 0
 
     # ---- steering vectors ---------------------------------------------------------------------
 
@@ -239,19 +256,22 @@ def _tenant(row: tuple) -> TenantRecord:
     return TenantRecord(id_, name, created_at, json.loads(policy))
 
 
-_TARGET_COLUMNS = "id, owner, name, spec, mandatory, default_active, status, created_at"
+_TARGET_COLUMNS = "id, owner, name, spec, mandatory, default_active, status, created_at, knowledge"
 
 
 _SPEC_FIELDS = ("aliases", "given_aliases", "description", "examples", "forbidden", "negatives")
 
 
 def _target(row: tuple) -> TargetRecord:
-    id_, owner, name, spec, mandatory, default_active, status, created_at = row
+    id_, owner, name, spec, mandatory, default_active, status, created_at, knowledge = row
     fields = json.loads(spec)
+    known = json.loads(knowledge) if knowledge else None
     if "given_aliases" not in fields:  # stored before given aliases were kept: what the name does not explain
         derived = {normalize(a) for a in expand_aliases(name)}
         fields["given_aliases"] = [a for a in fields.get("aliases", []) if normalize(a) not in derived]
     # Older rows may hold keys no longer used (a per-target "policy" that nothing read).
     return TargetRecord(id=id_, owner=owner, name=name, mandatory=bool(mandatory),
                         default_active=bool(default_active), status=status, created_at=created_at,
+                        knowledge=FactTerms.from_json(known) if known else None,
+                        knowledge_model=known["model_id"] if known else None,
                         **{k: v for k, v in fields.items() if k in _SPEC_FIELDS})

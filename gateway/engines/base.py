@@ -69,6 +69,7 @@ class RowPlan:
     replan: Callable[[str], tuple[list[dict], RowPlan | None]] | None = None
     # Names whose way into top_logprobs is hidden where no token ban applies (a BannedSet).
     redact: Any = None
+    min_p: float = 0.0  # a floor on the row's min_p while sampling (triggered rows: stay among likely tokens)
 
     @property
     def empty(self) -> bool:

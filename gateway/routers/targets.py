@@ -112,7 +112,13 @@ async def get_target(target_id: str, request: Request, tenant: Tenant | None = D
         target = registry.get(caller, target_id)
     except TargetNotFound:
         raise not_found(target_id) from None
-    return target_view(target, _active_for(registry, caller, target))
+    view = target_view(target, _active_for(registry, caller, target))
+    if target.owner == (caller.tenant_id or GLOBAL):
+        # What the model knows about the target is its owner's to see: to anyone else (a tenant
+        # reading a global target) the facts the registration did not state stay unsaid.
+        view["fact_terms"] = list(target.knowledge.banned) if target.knowledge else None
+        view["context_terms"] = list(target.knowledge.context) if target.knowledge else None
+    return view
 
 
 @router.patch("/{target_id}")
