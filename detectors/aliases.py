@@ -184,7 +184,9 @@ def partial_forms(name: str, aliases: Sequence[str] = ()) -> frozenset[str]:
     """Normalized one-word aliases (and their plural and possessive forms) that are one word of a
     name of two words or more: a surname or first name alone, which other people share."""
     words = normalize(name).split()
-    if len(words) < 2:
+    # A designated name's own word is its distinctive part, not one that others share ("Everest"
+    # of "Mount Everest"): the head-word rule weighs it against its other senses instead.
+    if len(words) < 2 or any(w in _DESIGNATORS for w in words):
         return frozenset()
     out = set()
     for alias in (name, *aliases):

@@ -209,7 +209,7 @@ def test_the_answer_judge_runs_elsewhere_while_the_guard_holds_the_text():
             sent += guard.feed(" " + word).text_to_emit
         assert time.monotonic() - begun < 1.0  # the feeding thread never waited for the judge
         assert asked.wait(5) and guard.pending
-        assert sent == "We flew to " and not guard.tripped  # held from the match on
+        assert sent == "We flew to" and not guard.tripped  # held from the match on (and the space before it)
         release.set()
         deadline = time.monotonic() + 5
         while guard.pending and time.monotonic() < deadline:

@@ -215,7 +215,9 @@ class VLLMEngine:
         return render_chat(self.tokenizer, messages, tools if self.native_tools else None)
 
     def generate(self, request: GenerationRequest) -> RowOutputs:
-        if len(self._rows) >= self.max_batch_size + self.max_waiting:
+        # A row that has finished (a guard cut, a rewind handing over to its continuation) still
+        # has its abort in flight: it no longer takes a place.
+        if sum(not r.finished for r in self._rows.values()) >= self.max_batch_size + self.max_waiting:
             raise EngineOverloaded(f"{self.max_waiting} requests are already waiting")
         outputs: asyncio.Queue[GenerationOutput] = asyncio.Queue()
         row = RowStream(request=request, emit=outputs.put_nowait, codec=self.codec)

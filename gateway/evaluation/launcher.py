@@ -66,7 +66,7 @@ def launch(tmp_dir: Path, extra_env: dict[str, str] | None = None, timeout: floa
             if not seen or seen[-1] != status:
                 seen.append(status)
             if health.status_code == 200:
-                return Launched(base, admin_key, process, log_path, env, seen)
+                return Launched(base, env["LETHE_ADMIN_KEY"], process, log_path, env, seen)
         except (httpx.HTTPError, ValueError):  # not up yet, or not answering JSON yet
             pass
         time.sleep(0.5)

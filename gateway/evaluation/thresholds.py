@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-DEFAULT_FILE = Path(__file__).resolve().parents[1] / "data" / "thresholds.json"
+from .suite import DEFAULT_DIR
+
+DEFAULT_FILE = DEFAULT_DIR / "thresholds.json"  # beside the suite it gates
 
 
 def _lookup(scores: dict, column: str, metric: str):
