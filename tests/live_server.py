@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from gateway.evaluation.launcher import free_port, launch  # noqa: F401 (tests import free_port from here)
+from gateway.evaluation.launcher import free_port, launch, stop_process  # noqa: F401 (tests import free_port from here)
 
 ROOT = Path(__file__).resolve().parents[1]
 # Small limits keep the vLLM server light on a 2-core CI box, and make its queue easy to fill.
@@ -73,12 +73,19 @@ class Server:
     def http(self, key: str | None = None) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {key or self.api_key}"}, timeout=120)
 
+    def settled(self, key: str, target_id: str, timeout: float = 300) -> dict:
+        """The target once its background work (steering vectors, fact terms) is no longer pending."""
+        deadline = time.monotonic() + timeout
+        with self.http(key) as http:
+            while time.monotonic() < deadline:
+                target = http.get(f"/v1/forget-targets/{target_id}").json()
+                if target["status"] != "pending":
+                    return target
+                time.sleep(0.5)
+        raise AssertionError(f"target {target_id} still pending after {timeout:.0f} s")
+
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop_process(self.process)
 
 
 def start_server(tmp_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 240) -> Server:

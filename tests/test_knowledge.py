@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import time
 
 import pytest
 
@@ -20,17 +19,6 @@ PREFILLS = [
     ("Where is Mount Everest?", "Mount Everest is located in the", "himalaya"),
     ("Who founded Microsoft?", "Microsoft was founded by Bill", "gates"),
 ]
-
-
-def wait_learned(server, key, target_id, timeout=300) -> dict:
-    deadline = time.monotonic() + timeout
-    with server.http(key) as http:
-        while time.monotonic() < deadline:
-            target = http.get(f"/v1/forget-targets/{target_id}").json()
-            if target["status"] != "pending":
-                return target
-            time.sleep(0.5)
-    raise AssertionError("the target never left pending")
 
 
 def complete(server, key, question, prefill, max_tokens=8) -> str:
@@ -46,7 +34,7 @@ def learned(server):
     key = server.tenant_with()
     with server.http(key) as http:
         ids = [http.post("/v1/forget-targets", json=t).json()["id"] for t in (EVEREST, MICROSOFT)]
-    targets = [wait_learned(server, key, i) for i in ids]
+    targets = [server.settled(key, i) for i in ids]
     assert all(t["status"] == "ready" for t in targets), targets
     return key, targets
 
@@ -78,7 +66,7 @@ def test_fact_terms_are_shown_to_the_owner_only(server, learned):
     with server.admin() as admin:
         created = admin.post("/v1/forget-targets", json={**EVEREST, "scope": "global"}).json()
     try:
-        learned_global = wait_learned(server, server.admin_key, created["id"])
+        learned_global = server.settled(server.admin_key, created["id"])
         assert learned_global["fact_terms"], learned_global
         with server.http(other) as http:
             seen = http.get(f"/v1/forget-targets/{created['id']}").json()

@@ -12,7 +12,6 @@ import re
 import pytest
 
 from detectors.normalize import normalize
-from test_steering_api import wait_ready
 
 MODEL = "SmolLM2-135M-Instruct"
 PARIS = {"name": "Paris", "description": "the capital city of France"}
@@ -45,7 +44,7 @@ def keys(server):
     # Steering vectors are computed in the background: answers compared with each other wait for them.
     with server.http(keys["default"]) as http:
         for target in http.get("/v1/forget-targets").json()["data"]:
-            wait_ready(server, keys["default"], target["id"])
+            server.settled(keys["default"], target["id"], timeout=180)
     return keys
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import sqlite3
-import time
 
 import pytest
 from live_server import start_server
@@ -14,17 +13,6 @@ MODEL = "SmolLM2-135M-Instruct"
 HARRY = {"name": "Harry Potter", "description": "the boy wizard of J.K. Rowling's novels"}
 FACTS = [("Who wrote Harry Potter?", "rowling"), ("Who is the author of the Harry Potter books?", "rowling")]
 INNOCENT = ["What is the capital of Italy?", "Name three primary colours.", "Write a haiku about the sea."]
-
-
-def wait_ready(server, key, target_id, timeout=180) -> dict:
-    deadline = time.monotonic() + timeout
-    with server.http(key) as http:
-        while time.monotonic() < deadline:
-            target = http.get(f"/v1/forget-targets/{target_id}").json()
-            if target["status"] != "pending":
-                return target
-            time.sleep(0.5)
-    raise AssertionError("steering vectors never became ready")
 
 
 def ask(server, key, question, max_tokens=32) -> str:
@@ -45,7 +33,7 @@ def test_steering_removes_the_facts_and_leaves_other_rows_identical(server):
     with server.http(steered) as http:
         created = http.post("/v1/forget-targets", json=HARRY).json()
     assert created["status"] == "pending"
-    assert wait_ready(server, steered, created["id"])["status"] == "ready"
+    assert server.settled(steered, created["id"], timeout=180)["status"] == "ready"
 
     jobs = [(base, q) for q, _ in FACTS] + [(steered, q) for q, _ in FACTS] + \
            [(base, q) for q in INNOCENT] + [(steered, q) for q in INNOCENT]
@@ -63,7 +51,7 @@ def test_vectors_are_stored_per_model_and_recomputed_for_another(tmp_path):
     key = srv.tenant_with({"interventions": ["instruction", "steering"]})
     with srv.http(key) as http:
         target_id = http.post("/v1/forget-targets", json={"name": "Barack Obama"}).json()["id"]
-    wait_ready(srv, key, target_id)
+    srv.settled(key, target_id, timeout=180)
     srv.stop()
     db = sqlite3.connect(srv.env["LETHE_DB_PATH"])
     assert db.execute("SELECT COUNT(*) FROM steering_vectors WHERE target_id = ?", (target_id,)).fetchone()[0] == 1
@@ -75,7 +63,7 @@ def test_vectors_are_stored_per_model_and_recomputed_for_another(tmp_path):
     try:
         with again.http(key) as http:
             assert http.get(f"/v1/forget-targets/{target_id}").json()["status"] == "pending"
-        assert wait_ready(again, key, target_id)["status"] == "ready"
+        assert again.settled(key, target_id, timeout=180)["status"] == "ready"
         db = sqlite3.connect(srv.env["LETHE_DB_PATH"])
         models = {m for (m,) in db.execute("SELECT model_id FROM steering_vectors WHERE target_id = ?", (target_id,))}
         assert len(models) == 2 and "another-model" in models
@@ -102,7 +90,7 @@ def test_vectors_computed_through_vllm_match_those_from_transformers(hf_server, 
         key = srv.tenant_with({"interventions": ["steering"]})
         with srv.http(key) as http:
             target_id = http.post("/v1/forget-targets", json={"name": "Barack Obama"}).json()["id"]
-        assert wait_ready(srv, key, target_id)["status"] == "ready"
+        assert srv.settled(key, target_id, timeout=180)["status"] == "ready"
         found.append(_stored_vectors(srv, target_id))
     hf, vllm = found
     assert hf.layers.keys() == vllm.layers.keys()

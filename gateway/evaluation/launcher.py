@@ -34,11 +34,16 @@ class Launched:
     health_seen: list = field(default_factory=list)  # the /healthz statuses answered while starting, in order
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop_process(self.process)
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """Asks the server to shut down, and kills it if it has not within 20 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 def launch(tmp_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 240,
