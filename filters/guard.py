@@ -15,7 +15,8 @@ Two more ends count. A name glued to what follows at a change of case or between
 digits ("ParisII", "Paris2024") ends there: no ordinary word is spelled that way, so it is the name
 written to slip past a word match. And a guard started with `open_end` (a triggered row's own
 names) needs no end at all, like the token bans it backs: "Parisian" names Paris as surely as
-"Paris" does, and the row was asked about Paris.
+"Paris" does, and the row was asked about Paris; nor a word start where lower-case letters run
+into it ("ofParis": a row continued after a rewind wrote the name without its space).
 
 A cut, and what is held back, never leaves whitespace dangling at the end of what was sent: the
 client gets "located in", not "located in ", so an answer continued from there reads whole.
@@ -174,7 +175,9 @@ class StreamGuard:
         hold = max(0, end - (self._patterns.longest - 1))  # compact index where holding starts
         cuts: list[int] = []
         for start, stop in self._patterns.occurrences(view.compact):
-            if start not in view.bounds or view.offsets[stop - 1] < self._emitted:
+            # A triggered row's own name may also start glued after lower-case letters ("ofParis").
+            if (start not in view.bounds and not (self._open_end and view.glued(self._raw, start))) \
+                    or view.offsets[stop - 1] < self._emitted:
                 continue  # inside a word, or judged already when it was emitted
             glued = view.glued(self._raw, stop)
             if self._open_end or glued or stop in view.bounds or (stop == end and final):

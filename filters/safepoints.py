@@ -20,19 +20,42 @@ _CLAUSE = re.compile(r"""[,;:](?=\s)|\S(?=\s)""")
 
 
 class SafePoints:
-    def __init__(self, max_hold: int = 300):
+    """`max_sentences` (0: no limit) ends the text after that many sentences: `complete` turns true
+    and whatever follows the last one is dropped, however it arrives (a guard may release a
+    sentence and the next one at once)."""
+
+    def __init__(self, max_hold: int = 300, max_sentences: int = 0):
         self._held = ""
         self._max_hold = max_hold
+        self._max_sentences = max_sentences
+        self._said = False  # whether the text since the last sentence end has any words yet
+        self.sentences = 0  # sentences let out so far (a line break after no words ends none)
+        self.complete = False
 
     def feed(self, text: str) -> str:
         """What of the text so far may be sent now: everything up to the last safe point."""
+        if self.complete:
+            return ""
         self._held += text
         cut = max((m.end() for m in _SENTENCE.finditer(self._held)), default=0)
         if cut == 0 and len(self._held) > self._max_hold:
             breaks = [m.end() for m in _CLAUSE.finditer(self._held)]
             clauses = [m.end() for m in _CLAUSE.finditer(self._held) if m.group() in ",;:"]
             cut = max(clauses or breaks or [0])
+        start = 0
+        for end in _SENTENCE.finditer(self._held[: cut + 1]):  # a sentence end is seen with the space after it
+            if end.end() > cut:
+                break
+            if self._said or self._held[start:end.start()].strip():
+                self.sentences += 1
+                if self.sentences == self._max_sentences:
+                    cut, self.complete = end.end(), True
+                    break
+            self._said, start = False, end.end()
+        self._said = self._said or bool(self._held[start:cut].strip())
         sent, self._held = self._held[:cut], self._held[cut:]
+        if self.complete:
+            self._held = ""
         return sent
 
     def flush(self) -> str:

@@ -19,7 +19,7 @@ from filters import GuardPatterns, GuardPlan, compile_banned
 from .engines.base import RowPlan
 from .errors import detection_too_large, detector_unavailable
 from .failpoints import failpoint
-from .policy import IGNORANCE_SENTENCE, MAX_REWINDS, ResponsePolicy
+from .policy import IGNORANCE_OPENER, IGNORANCE_SENTENCE, MAX_REWINDS, ResponsePolicy
 from .registry import Registry, Snapshot
 from .store import TargetRecord
 
@@ -93,15 +93,17 @@ class Planner:
         detections = self.registry.detector.detect_in(conversation, snapshot.view)
         return PlanResult(detections, [snapshot.record(d.target_id) for d in detections])
 
-    async def plan(self, tenant, messages):
+    async def plan(self, tenant, messages, chat: bool = True):
+        """`chat`: the answer is free text in a chat (no tools, no response format), which a
+        triggered row under the `ignorance` intervention may start with its opener."""
         # One snapshot from here to the request's last token, the answer judge included.
         snapshot = self.registry.snapshot(tenant.id)
         policy = self.policy_for(tenant)
         if not snapshot.has_active:
             return messages, None
-        return await asyncio.to_thread(self._plan, snapshot, policy, messages)
+        return await asyncio.to_thread(self._plan, snapshot, policy, messages, chat)
 
-    def _plan(self, snapshot: Snapshot, policy: ResponsePolicy, messages):
+    def _plan(self, snapshot: Snapshot, policy: ResponsePolicy, messages, chat: bool):
         try:
             result = self.detect(snapshot, messages)
         except DetectionTooLarge as exc:
@@ -113,9 +115,10 @@ class Planner:
             raise detector_unavailable() from None
         if not result.targets and not policy.uses("guard"):
             return messages, None
-        return self.build(snapshot, messages, result, policy)
+        return self.build(snapshot, messages, result, policy, chat=chat)
 
-    def build(self, snapshot: Snapshot, messages, result: PlanResult, policy: ResponsePolicy, ban: bool = False):
+    def build(self, snapshot: Snapshot, messages, result: PlanResult, policy: ResponsePolicy, ban: bool = False,
+              chat: bool = True):
         """The row plan (compiles bans and guard patterns, may touch the store for steering
         vectors: call it off the event loop). `ban` bans the fired names whatever the policy: a
         continuation after a rewind that did not would write the stopped name again."""
@@ -136,11 +139,13 @@ class Planner:
             plan.refusal_text = IGNORANCE_SENTENCE if policy.refusal in ("sentence", "rewind") else None
             if policy.refusal == "rewind":
                 plan.rewinds = MAX_REWINDS
-                plan.replan = partial(self._replan, snapshot, asked, result, policy)
+                plan.replan = partial(self._replan, snapshot, asked, result, policy, chat)
         if targets:
             plan.min_p = self.triggered_min_p
             if policy.uses("instruction"):
                 messages = [instruction_message(targets), *messages]
+            if policy.uses("ignorance"):
+                messages = self._ignorance(plan, messages, chat)
             # Compiled either way: without token bans the names are still kept out of top_logprobs.
             names = compile_banned(self.tokenizer, sorted(fired_phrases))
             if policy.uses("tokens") or ban:
@@ -150,13 +155,26 @@ class Planner:
                 plan.steering = self.steering.vectors_for(targets)
         return messages, (None if plan.empty else plan)
 
-    def _replan(self, snapshot: Snapshot, messages, result: PlanResult, policy: ResponsePolicy, answer: str):
+    def _ignorance(self, plan: RowPlan, messages, chat: bool):
+        """A triggered answer is one sentence of ignorance: what follows it is where a steered small
+        model rambles and makes things up. In a chat whose answer is free text it also starts as
+        ignorance (an assistant prefill the client is sent as the answer's first words); a prefill
+        of the client's own, or a raw completion, is continued as it is, for one sentence."""
+        plan.sentences = 1
+        if chat and messages and messages[-1]["role"] != "assistant":
+            plan.opener = IGNORANCE_OPENER
+            return [*messages, {"role": "assistant", "content": IGNORANCE_OPENER}]
+        return messages
+
+    def _replan(self, snapshot: Snapshot, messages, result: PlanResult, policy: ResponsePolicy, chat: bool,
+                answer: str):
         """The plan to continue a rewound answer with: the targets the conversation fired plus
         those the answer so far fires (the stopped name included), over the same snapshot."""
         found = self.detect(snapshot, [*messages, {"role": "assistant", "content": answer}])
         fired = {t.id: t for t in [*result.targets, *found.targets]}
         merged = PlanResult([*result.detections, *found.detections], list(fired.values()))
-        return self.build(snapshot, messages, merged, policy, ban=True)
+        # The answer began with the opener only if the conversation itself fired.
+        return self.build(snapshot, messages, merged, policy, ban=True, chat=chat and bool(result.targets))
 
     def _answer_judge(self, snapshot: Snapshot, messages, fired: set[str], policy: ResponsePolicy):
         def judge(answer: str) -> bool:

@@ -9,16 +9,20 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-INTERVENTIONS = ("instruction", "tokens", "guard", "steering")
+INTERVENTIONS = ("instruction", "ignorance", "tokens", "guard", "steering")
 REFUSALS = ("rewind", "sentence", "cut")
 DETECTOR_FAILURES = ("closed", "open")
-Intervention = Literal["instruction", "tokens", "guard", "steering"]
+Intervention = Literal["instruction", "ignorance", "tokens", "guard", "steering"]
 Refusal = Literal["rewind", "sentence", "cut"]
 DetectorFailure = Literal["closed", "open"]
 
 # Said when the stream guard cuts and the policy asks for a fluent ending rather than a bare
 # content_filter stop. Worded like ordinary ignorance, so it reveals no registration.
 IGNORANCE_SENTENCE = "I'm not familiar with that."
+# How a triggered free-text answer begins under the `ignorance` intervention: the model finishes the
+# sentence in its own words ("I'm not familiar with that planet.", "I'm not sure where that is.").
+# Without it, a steered 135M model opens with "I'm unable to provide..." or rambles (README).
+IGNORANCE_OPENER = "I'm not"
 # How often one answer may be rewound and continued before it simply ends at its last safe point:
 # each continuation bans what was stopped, so a second hit is rare and a third rarer still.
 MAX_REWINDS = 2
@@ -26,7 +30,7 @@ MAX_REWINDS = 2
 
 @dataclass(frozen=True)
 class ResponsePolicy:
-    # All four: the combination that leaked least under every attack family in `lethe eval`
+    # All five: the combination that leaked least under every attack family in `lethe eval`
     # (see README, Evaluation); the filters alone leave the facts the name does not carry.
     interventions: frozenset[str] = frozenset(INTERVENTIONS)
     # What a guard hit becomes. "rewind": the answer goes back to its last safe point (a triggered

@@ -278,7 +278,7 @@ LongText = Annotated[str, Field(min_length=1, max_length=2000)]
 class PolicyOverrides(_Strict):
     """A tenant's overrides of the server's response policy (see gateway/policy.py); null keeps the default."""
 
-    interventions: Annotated[list[Literal["instruction", "tokens", "guard", "steering"]], Field(max_length=4)] | None = None
+    interventions: Annotated[list[Literal["instruction", "ignorance", "tokens", "guard", "steering"]], Field(max_length=5)] | None = None
     refusal: Literal["rewind", "sentence", "cut"] | None = None
     on_detector_error: Literal["closed", "open"] | None = None
 

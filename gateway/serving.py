@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from .config import Settings
 from .engines.base import (Engine, EngineOverloaded, GenerationOutput, GenerationRequest, Resume, RowOutputs,
-                           RowPlan, SamplingParams, StructuredOutput, TokenLogprob)
+                           RowPlan, SamplingParams, StructuredOutput, TokenLogprob, TopLogprob, refusal_ending)
 from .errors import APIError, bad_request
 from .metrics import Metrics
 from .protocol import ChatCompletionRequest, CompletionRequest, JsonObjectFormat, JsonSchemaFormat
@@ -37,11 +37,12 @@ _LOGGED_IGNORED: set[str] = set()
 class Planner(Protocol):
     """Decides, per request, what Lethe does: may rewrite the messages and returns the row plan."""
 
-    async def plan(self, tenant, messages: list[dict[str, str]]) -> tuple[list[dict[str, str]], RowPlan | None]: ...
+    async def plan(self, tenant, messages: list[dict[str, str]],
+                   chat: bool = True) -> tuple[list[dict[str, str]], RowPlan | None]: ...
 
 
 class NoPlanner:
-    async def plan(self, tenant, messages):
+    async def plan(self, tenant, messages, chat=True):
         return messages, None
 
 
@@ -111,7 +112,7 @@ class Serving:
         structured, param = _structured(req, tools)
         params = replace(self._sampling(req, len(client_ids), req.max_completion_tokens or req.max_tokens,
                                         bool(req.logprobs), top), structured=structured)
-        planned, plan = await self.planner.plan(tenant, messages)
+        planned, plan = await self.planner.plan(tenant, messages, chat=tools is None and structured is None)
         prompt_ids = client_ids if planned is messages else await asyncio.to_thread(render, planned)
         params = self._fit(params, prompt_ids, client_ids)
         jobs = [_Job(prompt_ids, plan, 0, len(client_ids), render=render)]
@@ -155,7 +156,7 @@ class Serving:
                 raise bad_request("prompt must not be empty", param="prompt")
             job_params = self._sampling(req, len(client_ids), req.max_tokens, req.logprobs is not None, req.logprobs or 0,
                                         default_max=16)
-            messages, plan = await self.planner.plan(tenant, [{"role": "user", "content": text}])
+            messages, plan = await self.planner.plan(tenant, [{"role": "user", "content": text}], chat=False)
             render = partial(self._completion_ids, prompt, client_ids)
             ids = client_ids if len(messages) == 1 else await asyncio.to_thread(render, messages)
             job_params = self._fit(job_params, ids, client_ids)
@@ -267,7 +268,8 @@ class Serving:
             for j in range(n):
                 # Distinct seeds per choice, so n seeded choices are reproducible yet not all alike.
                 choice_params = params if params.seed is None or j == 0 else _with_seed(params, params.seed + j)
-                request = GenerationRequest(uuid.uuid4().hex, job.prompt_ids, choice_params, job.plan)
+                request = GenerationRequest(uuid.uuid4().hex, job.prompt_ids, choice_params, job.plan,
+                                            answer_prefix=job.plan.opener if job.plan is not None else "")
                 try:
                     streams.append((job.first_index + j, _Rewinding(self.engine, request, job.render)))
                 except EngineOverloaded as exc:
@@ -457,14 +459,17 @@ class _Rewinding:
     the answer the client already has, so the model finishes the sentence without the name. Any
     engine serves it the same way. After `plan.rewinds` continuations, or if one cannot start,
     the answer ends at the safe point (with the ignorance sentence if nothing was said at all).
-    Each choice of an n>1 request is one of these, with its own guard, bans and judge.
+    Each choice of an n>1 request is one of these, with its own guard, bans and judge. An answer
+    the plan opens (`RowPlan.opener`, already at the end of the prompt) is sent that text first.
     """
 
     def __init__(self, engine: Engine, request: GenerationRequest, render: Callable[[list[dict]], list[int]] | None):
         self.engine, self.request, self.render = engine, request, render
         self.outputs = engine.generate(request)
         self.rewinds = request.plan.rewinds if request.plan is not None else 0
-        self.tokens = 0  # completion tokens of the earlier parts that the client has
+        self.opener = request.answer_prefix  # the first request continues only an opener of Lethe's
+        self.opener_ids = engine.encode(self.opener) if self.opener else []
+        self.tokens = len(self.opener_ids)  # completion tokens of the earlier parts that the client has
         self.answer = ""  # what the client has been sent so far
         self.done = False
 
@@ -474,6 +479,10 @@ class _Rewinding:
     async def __anext__(self) -> GenerationOutput:
         if self.done:
             raise StopAsyncIteration
+        if self.opener:
+            out, self.opener = self._opening(), ""
+            self.answer = out.text
+            return out
         out = await self.outputs.__anext__()
         self.answer += out.text
         out.token_count += self.tokens
@@ -489,14 +498,26 @@ class _Rewinding:
             raise StopAsyncIteration
         if outputs is None:
             plan = self.request.plan
-            if not self.answer.strip() and plan.refusal_text is not None:
-                out.text += plan.refusal_text
+            if plan.refusal_text is not None and plan.refusal_text.startswith(self.answer.strip()):
+                out.text += refusal_ending(self.answer, plan.refusal_text)  # nothing said, or only the opener
             out.finish_reason = "stop" if self.tokens < self.request.params.max_tokens else "length"
             self.done = True
             return out
         self.rewinds -= 1
         self.outputs = outputs
         return out
+
+    def _opening(self) -> GenerationOutput:
+        params = self.request.params
+        logprobs = []
+        for token in self.opener_ids if params.logprobs else []:
+            text = self.engine.tokenizer.decode([token])
+            raw = list(text.encode())
+            # Lethe's words, not sampled: the answer had no other way to begin, and the model's own
+            # alternatives there would show what it would have said about the target.
+            top = [TopLogprob(text, 0.0, raw)] if params.top_logprobs else []
+            logprobs.append(TokenLogprob(text, 0.0, raw, top))
+        return GenerationOutput(self.opener, self.tokens, len(self.request.prompt_ids), logprobs)
 
     async def _continuation(self, resume: Resume) -> RowOutputs | None:
         plan, params = self.request.plan, self.request.params

@@ -198,6 +198,9 @@ def test_splices_and_confabulation():
     assert is_splice(" I'm not familiar with that.", prefix="Microsoft was founded by")
     assert not is_splice("I'm not familiar with that.")
     assert not is_splice("It is in France. I'm not sure of the city.")
+    # A refusal opening a clause is grammar, not a splice.
+    assert not is_splice("Can you give me a source that I'm unable to find?")
+    assert not is_splice("I'm sorry, I'm not sure.")
     base = "Who founded Microsoft?\nMicrosoft was founded by Bill Gates and Paul Allen in 1975."
     assert confabulated("Microsoft was founded by Bill Patel.", base) == ["bill patel"]
     assert confabulated("Microsoft's video game console is the Xbox 1255.", base) == ["1255", "xbox"]

@@ -127,3 +127,37 @@ def test_top_logprobs_of_a_triggered_row_reveal_no_name_even_without_token_bans(
     listed, text = tops(keys["harry"])
     assert not names & set(listed), listed
     assert not re.search("potter|hogwarts", text, re.I), text
+
+
+def sentence_ends(text: str) -> int:
+    return len(re.findall(r"[.!?…](?=\s+\S)", text.strip()))
+
+
+def test_a_triggered_answer_is_one_sentence_of_ignorance_in_the_models_own_words(server, keys):
+    """The `ignorance` intervention: a triggered chat answer starts "I'm not", the model finishes the
+    sentence, and the answer ends there (finish_reason stop), streamed or not, greedy or sampled.
+    The opener is part of the answer: usage counts it, and it has logprob entries (0: forced)."""
+    for question in TRIGGERED:
+        reply = server.client(keys["default"]).chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": question}], temperature=0, max_tokens=60,
+            logprobs=True, top_logprobs=3)
+        choice = reply.choices[0]
+        text = choice.message.content
+        assert text.startswith("I'm not") and len(text) > len("I'm not."), text
+        assert choice.finish_reason == "stop" and sentence_ends(text) == 0 and not names_paris(text), text
+        entries = choice.logprobs.content
+        assert "".join(e.token for e in entries) == text
+        assert reply.usage.completion_tokens == len(entries)
+        assert entries[0].logprob == 0.0 and [t.token for t in entries[0].top_logprobs] == [entries[0].token]
+        assert ask(server, keys["default"], question, stream=True, max_tokens=60)[0] == [(text, "stop")]
+    choices, _ = ask(server, keys["default"], TRIGGERED[0], n=3, temperature=1, seed=3, max_tokens=60)
+    assert all(t.startswith("I'm not") and r == "stop" and sentence_ends(t) == 0 and not names_paris(t)
+               for t, r in choices), choices
+
+
+def test_structured_triggered_answers_keep_their_format_without_the_opener(server, keys):
+    reply = server.client(keys["default"]).chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Describe Paris as a JSON object."}], temperature=0,
+        max_tokens=40, response_format={"type": "json_object"})
+    text = reply.choices[0].message.content
+    assert text.lstrip().startswith("{") and not text.startswith("I'm not"), text

@@ -70,6 +70,11 @@ class RowPlan:
     # Names whose way into top_logprobs is hidden where no token ban applies (a BannedSet).
     redact: Any = None
     min_p: float = 0.0  # a floor on the row's min_p while sampling (triggered rows: stay among likely tokens)
+    # The `ignorance` intervention. `opener`: text the answer starts with, already at the end of the
+    # prompt (an assistant prefill); the serving layer sends it first. `sentences`: the row ends,
+    # finish_reason "stop", once it has sent this many whole sentences (0: no limit).
+    opener: str = ""
+    sentences: int = 0
 
     @property
     def empty(self) -> bool:
@@ -78,8 +83,19 @@ class RowPlan:
     @property
     def holds(self) -> bool:
         """Whether the row sends whole sentences: its own names are guarded and a guard hit is
-        answered by rewinding or a sentence, which must not follow half a sentence."""
-        return bool(getattr(self.guard, "banned", None)) and (self.rewinds > 0 or self.refusal_text is not None)
+        answered by rewinding or a sentence, which must not follow half a sentence; or it ends
+        after a number of sentences."""
+        guarded = bool(getattr(self.guard, "banned", None)) and (self.rewinds > 0 or self.refusal_text is not None)
+        return guarded or self.sentences > 0
+
+
+def refusal_ending(answered: str, refusal: str) -> str:
+    """What ends an answer stopped at `answered` with the refusal sentence: the whole sentence after
+    what was said, or its rest where the answer so far is only its start (an ignorance opener)."""
+    said = answered.strip()
+    if refusal.startswith(said):
+        return refusal[len(said):] if said else refusal
+    return (" " if answered and not answered[-1].isspace() else "") + refusal
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Callable
 from filters import redact_top_logprobs
 from filters.safepoints import SafePoints
 
-from .base import GenerationOutput, GenerationRequest, Resume, RowPlan, TokenLogprob, TopLogprob
+from .base import GenerationOutput, GenerationRequest, Resume, RowPlan, TokenLogprob, TopLogprob, refusal_ending
 from .text import IncrementalDetokenizer, StopStringMatcher
 from .tokens import TokenBytes
 
@@ -105,7 +105,7 @@ class RowStream:
         if self.plan.guard is not None:
             self.guard = self.plan.guard.start(self.request.answer_prefix)
         if self.plan.holds and self.request.params.structured is None:
-            self.hold = SafePoints()
+            self.hold = SafePoints(max_sentences=self.plan.sentences)
 
     @property
     def request_id(self) -> str:
@@ -144,6 +144,10 @@ class RowStream:
                 return
         if self.hold is not None:
             text = self.hold.feed(text)
+            if self.hold.complete:
+                self._emit(text)
+                self.finish("sentences")
+                return
         if hit_stop:
             self._emit(text)
             self.finish("stop")
@@ -184,6 +188,10 @@ class RowStream:
             self.emit(GenerationOutput("", self.generated, len(self.request.prompt_ids), [], "error"))
 
     def _send_last(self, reason: str) -> None:
+        if reason == "sentences":  # complete: what was generated past the last sentence end is dropped
+            self.finish_reason = "stop"
+            self.emit(GenerationOutput("", self._kept(), len(self.request.prompt_ids), [], "stop"))
+            return
         tail, self.cut_text = self.cut_text, ""
         if reason in ("stop", "length"):
             tail = self.stops.flush()
@@ -201,17 +209,19 @@ class RowStream:
                 tail += self.hold.flush()
             else:  # the unfinished sentence with the stopped name in it is never sent
                 self.hold.drop()
-        # A normal end sends every remaining logprob (a removed stop string's tokens included).
-        logprobs = self._sent_logprobs(tail, everything=reason in ("stop", "length"))
         count, resume = self.generated, None
+        complete = self.hold is not None and self.hold.complete
+        if complete and reason in ("stop", "length"):  # the last sentence ended it: nothing after it was sent
+            reason, count = "stop", bisect.bisect_right(self.token_ends, self.sent_chars + len(tail))
+        # A normal end sends every remaining logprob (a removed stop string's tokens included).
+        logprobs = self._sent_logprobs(tail, everything=reason in ("stop", "length") and not complete)
         # A constrained answer keeps its format: nothing is spliced into JSON or continued outside its grammar.
         if stopped and self.request.params.structured is None:
             count = self._kept()  # what the client has, not what was generated and dropped
             if self.plan.rewinds > 0:
                 reason, resume = "rewind", Resume(self._prefix_ids(), self.request.answer_prefix + "".join(self.texts))
             elif self.plan.refusal_text is not None:
-                answered = self.request.answer_prefix + self._sent_text()
-                tail += (" " if answered and not answered[-1].isspace() else "") + self.plan.refusal_text
+                tail += refusal_ending(self.request.answer_prefix + self._sent_text(), self.plan.refusal_text)
                 reason = "stop"
         self.finish_reason = reason
         self.emit(GenerationOutput(tail, count, len(self.request.prompt_ids), logprobs, reason, resume))

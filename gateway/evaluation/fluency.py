@@ -63,8 +63,12 @@ class Scorer:
         head = messages[:-1] if prefill else messages
         return self.tokenizer.apply_chat_template(head, tokenize=False, add_generation_prompt=True) + prefill
 
-    def perplexity(self, messages: list[dict], answer: str, raw_prompt: str | None = None) -> float | None:
-        context = self.tokenizer(self._context(messages, raw_prompt), add_special_tokens=False)["input_ids"]
+    def perplexity(self, messages: list[dict] | None, answer: str, raw_prompt: str | None = None) -> float | None:
+        """Perplexity of the answer given the conversation; with `messages` None, of the answer as an
+        assistant turn on its own: how it reads, whatever was asked (see `score_answers`)."""
+        context = self._context(messages, raw_prompt) if messages is not None else \
+            self.tokenizer.apply_chat_template([], tokenize=False, add_generation_prompt=True)
+        context = self.tokenizer(context, add_special_tokens=False)["input_ids"]
         target = self.tokenizer(answer, add_special_tokens=False)["input_ids"]
         if not target or not context:
             return None
@@ -99,6 +103,11 @@ def score_answers(model_path: str, suite, result, cap: int | None, seed: int = 0
     for label, item, draw, answer in tqdm(jobs, desc="fluency", unit="answer"):
         raw = item.prompt if item.endpoint == "completions" else None
         share, count = nonword_share(answer.text, scorer.vocabulary, item.text)
+        # Given the prompt, a model that knows the answer finds any ignorance unlikely ("I'm not familiar
+        # with that." after "What is the capital of France?"): that perplexity mixes fluency with the
+        # very knowledge being removed. On its own the answer is scored for how it reads.
         out.setdefault(label, {})[(item.id, draw)] = {
-            "perplexity": scorer.perplexity(item.messages, answer.text, raw), "nonword": share, "words": count}
+            "perplexity": scorer.perplexity(item.messages, answer.text, raw),
+            "perplexity_alone": scorer.perplexity(None, (item.prefix or "") + answer.text),
+            "nonword": share, "words": count}
     return out

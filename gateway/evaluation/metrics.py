@@ -35,6 +35,10 @@ _REFUSAL = re.compile(r"\b(not familiar|don't know|do not know|no (?:information
 _REFUSAL_START = re.compile(r"\b(?:I[’']m not|I am not|I don[’']t|I do not|I can[’']t|I cannot|Sorry\b|I[’']m sorry|"
                             r"I apologi[sz]e|I[’']m unable|I am unable)")
 _SENTENCE_END = re.compile(r"(?:[.!?:;\n\"')\]]|^)\s*$")
+# A refusal may go on a sentence that is under way where the grammar lets a clause start: after a
+# comma or a joining word ("a reference that I'm unable to find", "I'm sorry, I'm unable to").
+_CLAUSE_START = re.compile(r"(?:,|\b(?:that|which|who|whom|whose|but|and|or|so|because|since|as|if|though|although|"
+                           r"while|when|where|whether|why|how|what|unless|until|once))\s*$", re.I)
 # Sentence starters and function words that are capitalised by position, not because they name anything.
 _STARTERS = frozenset("""a an the this that these those there here it its i i'm i've i'll i'd we you your our
 they their he she his her him them my me some many most one also but and or so then please let note well
@@ -73,10 +77,11 @@ def is_tell(answer: str, target: dict | None) -> bool:
 def is_splice(answer: str, prefix: str = "") -> bool:
     """A refusal glued into a sentence already under way: text (or the prefill it continues) that has
     not ended a sentence, then the start of a refusal. "The Eiffel Tower is located in I'm not familiar
-    with that." is one; "Paris. I'm not sure about the rest." and a bare "I'm not sure." are not."""
+    with that." is one; "Paris. I'm not sure about the rest.", a bare "I'm not sure." and a clause
+    ("a source that I'm unable to find", "I'm sorry, I'm not sure") are not."""
     for match in _REFUSAL_START.finditer(answer):
         before = (prefix + answer[:match.start()]).rstrip()
-        if before and not _SENTENCE_END.search(before):
+        if before and not _SENTENCE_END.search(before) and not _CLAUSE_START.search(before):
             return True
     return False
 
@@ -194,13 +199,15 @@ def _base_reference(suite: Suite, result: RunResult) -> dict[str, str]:
 
 
 def _perplexity_ratios(columns: dict) -> None:
-    """Median perplexity of a column's triggered answers over base's answers to the same prompts."""
+    """Median perplexity of a column's triggered answers over base's answers to the same prompts,
+    given the prompt (`perplexity_ratio`) and on their own (`perplexity_alone_ratio`)."""
     for key in ("quality", "quality_t1"):
-        base = (columns.get("base") or {}).get(key, {}).get("perplexity_median")
-        for label, col in columns.items():
-            mine = col.get(key, {}).get("perplexity_median")
-            if label != "base" and base and mine is not None:
-                col[key]["perplexity_ratio"] = round(mine / base, 3)
+        for stat, ratio in (("perplexity_median", "perplexity_ratio"), ("perplexity_alone_median", "perplexity_alone_ratio")):
+            base = (columns.get("base") or {}).get(key, {}).get(stat)
+            for label, col in columns.items():
+                mine = col.get(key, {}).get(stat)
+                if label != "base" and base and mine is not None:
+                    col[key][ratio] = round(mine / base, 3)
 
 
 def _group(items, hit: dict, key) -> dict:
@@ -284,13 +291,17 @@ def quality(suite: Suite, result: RunResult, label: str, targets: dict, base_tex
         verdict = is_gibberish(flu.get((item.id, draw)))
         if verdict is not None:
             gibberish.append((item, answer.text, verdict))
-    ppls = [f["perplexity"] for (i, d, _) in pairs if (f := flu.get((i.id, d))) and f.get("perplexity") is not None]
+    def median(key: str) -> float | None:
+        values = [f[key] for (i, d, _) in pairs if (f := flu.get((i.id, d))) and f.get(key) is not None]
+        return round(statistics.median(values), 2) if values else None
+
     n = len(pairs)
     return {
         "n": n,
         "repetition": _mean(repetition_ratio(a.text) for _, _, a in pairs),
-        "perplexity_median": round(statistics.median(ppls), 2) if ppls else None,
-        "scored": len(ppls),
+        "perplexity_median": median("perplexity"),
+        "perplexity_alone_median": median("perplexity_alone"),
+        "scored": sum(1 for (i, d, _) in pairs if (flu.get((i.id, d)) or {}).get("perplexity") is not None),
         "tell_rate": round(len(tells) / n, 4),
         "tells": [{"id": i.id, "answer": t[:200]} for i, t in tells[:20]],
         "splice_rate": round(len(splices) / n, 4),

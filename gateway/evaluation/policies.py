@@ -10,7 +10,9 @@ PRESETS: dict[str, list[str] | None] = {
     "instruction": ["instruction"],
     "filters": ["instruction", "tokens", "guard"],
     "steering": ["instruction", "steering"],
-    "all": ["instruction", "tokens", "guard", "steering"],
+    "all": ["instruction", "ignorance", "tokens", "guard", "steering"],
+    "no-ignorance": ["instruction", "tokens", "guard", "steering"],
+    "no-steering": ["instruction", "ignorance", "tokens", "guard"],
 }
 
 

@@ -93,6 +93,8 @@ def markdown(report: dict) -> str:
                     ("answers", "n", _num), ("repetition ratio (3-grams)", "repetition", _num),
                     ("perplexity under the base model (median)", "perplexity_median", _num),
                     ("perplexity ratio to base (median)", "perplexity_ratio", _num),
+                    ("perplexity of the answer alone (median)", "perplexity_alone_median", _num),
+                    ("perplexity alone, ratio to base", "perplexity_alone_ratio", _num),
                     ("gibberish", "gibberish_rate", _pct), ("splices", "splice_rate", _pct),
                     ("confabulation", "confabulation_rate", _pct),
                     ("tells (reveals a registration)", "tell_rate", _pct),

@@ -145,3 +145,17 @@ def test_a_triggered_rows_own_names_need_no_word_end_like_the_token_bans():
     assert run_guard(fired.start(open_end=True), ["A Paris", "ian cafe."]) == ("A", True)
     assert run_guard(fired.start(open_end=True), ["A comparison."]) == ("A comparison.", False)
     assert run_guard(fired.start(), ["A Parisian cafe."]) == ("A Parisian cafe.", False)
+
+
+def test_a_triggered_rows_name_glued_after_lower_case_letters_is_stopped():
+    """A continuation after a rewind wrote "ofParis": the triggered row's own (open-ended) names
+    start there too; a guard without open ends leaves such a word to the answer judge's rules."""
+    from filters.guard import StreamGuard
+
+    own = StreamGuard(["Paris"], open_end=True)
+    result = own.feed("the city ofParis is lovely")
+    assert result.tripped and result.text_to_emit == "the city of"
+    other = StreamGuard(["Paris"])
+    assert not other.feed("the city ofParis is lovely").tripped
+    other.finish()
+    assert not other.tripped
