@@ -17,6 +17,10 @@ split, the token that would finish the string is banned. The rules:
 - There is no word boundary at the end: the completion is banned before anyone knows what
   follows, so a triggered row cannot write "Potters" or "pottery" either. Rows that trigger
   nothing carry no state and are never touched.
+- A `plain` set also bans every specific the conversation does not already hold: a token that
+  starts a capitalised word or a number, unless the prompt has that very token, except where a
+  sentence starts. A row that must not know a target cannot name a substitute for what it
+  forgot ("founded by Bill Patel", "the Xbox 1255"); it can only say it does not know.
 
 A row's `BanState` tracks the trie nodes its recent text has reached: at most one per start
 position, so the work per step is bounded by the longest banned string, not by how many there
@@ -82,9 +86,10 @@ def phrase_patterns(phrase: str) -> frozenset[bytes]:
 class BannedSet:
     """Compiled banned strings for one tokenizer; immutable and shared by every row that uses it."""
 
-    def __init__(self, vocab: Vocab, patterns: frozenset[bytes]):
+    def __init__(self, vocab: Vocab, patterns: frozenset[bytes], plain: bool = False):
         self.vocab = vocab
         self.patterns = patterns
+        self.plain = plain
         self.max_len = max(map(len, patterns), default=0)
         self._root = _Node()
         for pattern in patterns:
@@ -115,7 +120,7 @@ class BannedSet:
             raise ValueError("banned sets compiled for different tokenizers")
         if len(sets) == 1:
             return sets[0]
-        return _compiled(vocab, frozenset().union(*(s.patterns for s in sets)))
+        return _compiled(vocab, frozenset().union(*(s.patterns for s in sets)), any(s.plain for s in sets))
 
     def start(self, prompt_ids: Sequence[int] = ()) -> BanState:
         """A fresh state for one row, primed with the prompt's tail.
@@ -125,6 +130,14 @@ class BannedSet:
         """
         state = BanState(self)
         lower = self.vocab.lower
+        if self.plain:
+            held = set(prompt_ids)
+            state._specifics = [t for t in self.vocab.specific if t not in held]
+            for token in reversed(prompt_ids):  # does the prompt end where a sentence starts?
+                known = state._starts_sentence(token)
+                if known is not None:
+                    state._sentence_start = known
+                    break
         begin, need = len(prompt_ids), self.max_len
         while begin > 0 and need > 0:
             begin -= 1
@@ -162,12 +175,14 @@ class BannedSet:
 class BanState:
     """One row's progress through a BannedSet's strings."""
 
-    __slots__ = ("_set", "_nodes", "_at_boundary")
+    __slots__ = ("_set", "_nodes", "_at_boundary", "_specifics", "_sentence_start")
 
     def __init__(self, banned: BannedSet):
         self._set = banned
         self._nodes: list[_Node] = []  # partial matches ending at the row's last byte
         self._at_boundary = True  # the text so far ends where a word may start
+        self._specifics: list[int] = []  # a plain set's specifics the prompt does not hold
+        self._sentence_start = True
 
     def banned_next(self) -> list[int]:
         """Ids that would complete a banned string if produced now (may repeat an id)."""
@@ -177,6 +192,8 @@ class BanState:
             ids += banned._banned_at(banned._root)
         for node in self._nodes:
             ids += banned._banned_at(node)
+        if not self._sentence_start:
+            ids += self._specifics
         return ids
 
     def redacted_next(self) -> set[int]:
@@ -194,8 +211,21 @@ class BanState:
             ids.update(banned._listed_at(node))
         return ids
 
+    def _starts_sentence(self, token_id: int) -> bool | None:
+        """Whether the text is at a sentence start after this token; None: the token does not tell
+        (only spaces)."""
+        raw = self._set.vocab.raw
+        spelled = raw[token_id] if token_id < len(raw) else b""
+        if not spelled or b"\n" in spelled.lstrip(b" "):
+            return True  # a special token (a turn starts) or a line break
+        text = spelled.rstrip()
+        return None if not text else text[-1:] in (b".", b"!", b"?")
+
     def advance(self, token_id: int) -> None:
         banned = self._set
+        if self._specifics:
+            starts = self._starts_sentence(token_id)
+            self._sentence_start = self._sentence_start if starts is None else starts
         lower = banned.vocab.lower
         spelled = lower[token_id] if token_id < len(lower) else b""
         if not spelled:
@@ -216,14 +246,14 @@ class BanState:
 _compiled = lru_cache(maxsize=1024)(BannedSet)
 
 
-def compile_banned(tokenizer, phrases: Sequence[str]) -> BannedSet:
+def compile_banned(tokenizer, phrases: Sequence[str], plain: bool = False) -> BannedSet:
     patterns = frozenset(p for phrase in phrases for p in phrase_patterns(phrase))
-    return _compiled(vocab_for(tokenizer), patterns)
+    return _compiled(vocab_for(tokenizer), patterns, plain)
 
 
-def compile_patterns(tokenizer, patterns: Iterable[str]) -> BannedSet:
-    """The BannedSet whose `pattern_strings()` these are, compiled for `tokenizer` (cached)."""
-    return _compiled(vocab_for(tokenizer), frozenset(p.encode("utf-8") for p in patterns))
+def compile_patterns(tokenizer, patterns: Iterable[str], plain: bool = False) -> BannedSet:
+    """The BannedSet whose `pattern_strings()` (and `plain`) these are, compiled for `tokenizer` (cached)."""
+    return _compiled(vocab_for(tokenizer), frozenset(p.encode("utf-8") for p in patterns), plain)
 
 
 def mask_banned(logits: torch.Tensor, states: Sequence[BanState | None]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import weakref
 from bisect import bisect_left
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 # Bytes that continue a word: a banned string may only start right after anything else.
 WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
@@ -95,6 +95,18 @@ class Vocab:
             for k in range(1, len(b))
             if b[k - 1] not in WORD_BYTES
         ])
+
+
+    @cached_property
+    def specific(self) -> list[int]:
+        """Tokens that start a specific: a capitalised word or a number ("Patel", " 1975", " Xbox").
+        "I" and its contractions are not specifics."""
+        out = []
+        for token, raw in enumerate(self.raw):
+            text = raw.decode("utf-8", errors="ignore").lstrip()
+            if text and (text[0].isdigit() or text[0].isupper()) and not (text == "I" or text.startswith("I'")):
+                out.append(token)
+        return out
 
 
 _VOCABS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

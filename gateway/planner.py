@@ -93,17 +93,18 @@ class Planner:
         detections = self.registry.detector.detect_in(conversation, snapshot.view)
         return PlanResult(detections, [snapshot.record(d.target_id) for d in detections])
 
-    async def plan(self, tenant, messages, chat: bool = True):
-        """`chat`: the answer is free text in a chat (no tools, no response format), which a
-        triggered row under the `ignorance` intervention may start with its opener."""
+    async def plan(self, tenant, messages, form: str = "chat"):
+        """`form`: what the answer is, for the `ignorance` intervention: "chat" (free text in a
+        chat, which may start with the opener), "text" (a raw completion) or "structured" (tools,
+        a response format: the grammar shapes it, the intervention leaves it alone)."""
         # One snapshot from here to the request's last token, the answer judge included.
         snapshot = self.registry.snapshot(tenant.id)
         policy = self.policy_for(tenant)
         if not snapshot.has_active:
             return messages, None
-        return await asyncio.to_thread(self._plan, snapshot, policy, messages, chat)
+        return await asyncio.to_thread(self._plan, snapshot, policy, messages, form)
 
-    def _plan(self, snapshot: Snapshot, policy: ResponsePolicy, messages, chat: bool):
+    def _plan(self, snapshot: Snapshot, policy: ResponsePolicy, messages, form: str):
         try:
             result = self.detect(snapshot, messages)
         except DetectionTooLarge as exc:
@@ -115,10 +116,10 @@ class Planner:
             raise detector_unavailable() from None
         if not result.targets and not policy.uses("guard"):
             return messages, None
-        return self.build(snapshot, messages, result, policy, chat=chat)
+        return self.build(snapshot, messages, result, policy, form=form)
 
     def build(self, snapshot: Snapshot, messages, result: PlanResult, policy: ResponsePolicy, ban: bool = False,
-              chat: bool = True):
+              form: str = "chat"):
         """The row plan (compiles bans and guard patterns, may touch the store for steering
         vectors: call it off the event loop). `ban` bans the fired names whatever the policy: a
         continuation after a rewind that did not would write the stopped name again."""
@@ -139,34 +140,38 @@ class Planner:
             plan.refusal_text = IGNORANCE_SENTENCE if policy.refusal in ("sentence", "rewind") else None
             if policy.refusal == "rewind":
                 plan.rewinds = MAX_REWINDS
-                plan.replan = partial(self._replan, snapshot, asked, result, policy, chat)
+                plan.replan = partial(self._replan, snapshot, asked, result, policy, form)
         if targets:
             plan.min_p = self.triggered_min_p
             if policy.uses("instruction"):
                 messages = [instruction_message(targets), *messages]
-            if policy.uses("ignorance"):
-                messages = self._ignorance(plan, messages, chat)
+            plain = policy.uses("ignorance") and form != "structured"
+            if plain:
+                messages = self._ignorance(plan, messages, form)
             # Compiled either way: without token bans the names are still kept out of top_logprobs.
             names = compile_banned(self.tokenizer, sorted(fired_phrases))
             if policy.uses("tokens") or ban:
-                plan.banned = names
+                plan.banned = compile_banned(self.tokenizer, sorted(fired_phrases), plain=plain)
+            elif plain:
+                plan.banned = compile_banned(self.tokenizer, [], plain=True)
             plan.redact = names
             if policy.uses("steering") and self.steering is not None:
                 plan.steering = self.steering.vectors_for(targets)
         return messages, (None if plan.empty else plan)
 
-    def _ignorance(self, plan: RowPlan, messages, chat: bool):
-        """A triggered answer is one sentence of ignorance: what follows it is where a steered small
-        model rambles and makes things up. In a chat whose answer is free text it also starts as
-        ignorance (an assistant prefill the client is sent as the answer's first words); a prefill
-        of the client's own, or a raw completion, is continued as it is, for one sentence."""
+    def _ignorance(self, plan: RowPlan, messages, form: str):
+        """A triggered free-text answer is one sentence of ignorance: what follows it is where a
+        steered small model rambles and makes things up; and its bans are `plain` (no capitalised
+        word or number the conversation does not hold). In a chat it also starts as ignorance (an
+        assistant prefill the client is sent as the answer's first words); a prefill of the
+        client's own, or a raw completion, is continued as it is, for one sentence."""
         plan.sentences = 1
-        if chat and messages and messages[-1]["role"] != "assistant":
+        if form == "chat" and messages and messages[-1]["role"] != "assistant":
             plan.opener = IGNORANCE_OPENER
             return [*messages, {"role": "assistant", "content": IGNORANCE_OPENER}]
         return messages
 
-    def _replan(self, snapshot: Snapshot, messages, result: PlanResult, policy: ResponsePolicy, chat: bool,
+    def _replan(self, snapshot: Snapshot, messages, result: PlanResult, policy: ResponsePolicy, form: str,
                 answer: str):
         """The plan to continue a rewound answer with: the targets the conversation fired plus
         those the answer so far fires (the stopped name included), over the same snapshot."""
@@ -174,7 +179,9 @@ class Planner:
         fired = {t.id: t for t in [*result.targets, *found.targets]}
         merged = PlanResult([*result.detections, *found.detections], list(fired.values()))
         # The answer began with the opener only if the conversation itself fired.
-        return self.build(snapshot, messages, merged, policy, ban=True, chat=chat and bool(result.targets))
+        if form == "chat" and not result.targets:
+            form = "text"
+        return self.build(snapshot, messages, merged, policy, ban=True, form=form)
 
     def _answer_judge(self, snapshot: Snapshot, messages, fired: set[str], policy: ResponsePolicy):
         def judge(answer: str) -> bool:

@@ -98,10 +98,12 @@ class RowStream:
         self.plan = self.request.plan or RowPlan()
         self.detokenizer = IncrementalDetokenizer(self.codec.tokenizer, self.request.prompt_ids)
         self.stops = StopStringMatcher(self.request.params.stop)
-        if self.plan.banned is not None:
-            self.ban_state = self.redact_state = self.plan.banned.start(self.request.prompt_ids)
-        elif self.plan.redact is not None:
-            self.redact_state = self.plan.redact.start(self.request.prompt_ids)
+        banned, redact = self.plan.banned, self.plan.redact
+        if banned is not None:
+            self.ban_state = self.redact_state = banned.start(self.request.prompt_ids)
+        if redact is not None and (banned is None or not redact.patterns <= banned.patterns):
+            # Bans without the names (`plain` only): the names are still kept out of top_logprobs.
+            self.redact_state = redact.start(self.request.prompt_ids)
         if self.plan.guard is not None:
             self.guard = self.plan.guard.start(self.request.answer_prefix)
         if self.plan.holds and self.request.params.structured is None:
@@ -123,6 +125,8 @@ class RowStream:
             entry = logprob(hidden)
         if self.redact_state is not None:
             self.redact_state.advance(token)
+        if self.ban_state is not None and self.ban_state is not self.redact_state:
+            self.ban_state.advance(token)
         if eos:
             self.finish("stop")
             return

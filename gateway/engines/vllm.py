@@ -230,9 +230,13 @@ class VLLMEngine:
     async def _run(self, row: RowStream) -> None:
         request = row.request
         try:
+            from .vllm_worker import BAN_KEY, PLAIN_KEY
+
             extra = {}
             if row.plan.banned is not None:
-                extra["lethe_ban"] = row.plan.banned.pattern_strings()
+                extra[BAN_KEY] = row.plan.banned.pattern_strings()
+                if row.plan.banned.plain:
+                    extra[PLAIN_KEY] = True
             if row.plan.steering:
                 extra["lethe_steer"] = await self._send_vectors(row.plan.steering)
             sampling = vllm_sampling(request.params, extra, redacting=row.redact_state is not None)

@@ -43,6 +43,7 @@ from ..failpoints import armed
 log = logging.getLogger("lethe.vllm_worker")
 
 BAN_KEY = "lethe_ban"
+PLAIN_KEY = "lethe_plain"  # the banned set is plain (filters/banned.py): no new specifics
 STEER_KEY = "lethe_steer"
 CAPTURE_KEY = "lethe_capture"
 
@@ -84,14 +85,15 @@ class BanProcessor(LogitsProcessor):
     def is_argmax_invariant(self) -> bool:
         return False  # a ban changes what greedy picks
 
-    def _banned_set(self, patterns: list[str]) -> BannedSet:
-        return compile_patterns(_tokenizer(*self._tokenizer_ref), patterns)
+    def _banned_set(self, patterns: list[str], plain: bool) -> BannedSet:
+        return compile_patterns(_tokenizer(*self._tokenizer_ref), patterns, plain)
 
     def _new_row(self, params, prompt_ids, output_ids) -> _BanRow | None:
-        patterns = (params.extra_args or {}).get(BAN_KEY) if params is not None else None
-        if not patterns:
+        extra = (params.extra_args or {}) if params is not None else {}
+        patterns, plain = extra.get(BAN_KEY), bool(extra.get(PLAIN_KEY))
+        if not patterns and not plain:
             return None
-        return _BanRow(self._banned_set(patterns).start(prompt_ids or ()), output_ids)
+        return _BanRow(self._banned_set(patterns or [], plain).start(prompt_ids or ()), output_ids)
 
     def update_state(self, batch_update: BatchUpdate | None) -> None:
         if batch_update is not None:

@@ -66,8 +66,8 @@ class Scorer:
     def perplexity(self, messages: list[dict] | None, answer: str, raw_prompt: str | None = None) -> float | None:
         """Perplexity of the answer given the conversation; with `messages` None, of the answer as an
         assistant turn on its own: how it reads, whatever was asked (see `score_answers`)."""
-        context = self._context(messages, raw_prompt) if messages is not None else \
-            self.tokenizer.apply_chat_template([], tokenize=False, add_generation_prompt=True)
+        # On its own: an assistant turn after an empty question, so nothing asked shapes the score.
+        context = self._context(messages if messages is not None else [{"role": "user", "content": ""}], raw_prompt)
         context = self.tokenizer(context, add_special_tokens=False)["input_ids"]
         target = self.tokenizer(answer, add_special_tokens=False)["input_ids"]
         if not target or not context:

@@ -168,3 +168,21 @@ def test_rows_without_a_ban_are_bit_identical_in_a_batched_decode(tokenizer):
     for row, target in targets.items():
         assert banned[row] != plain[row]
         assert target not in tokenizer.decode(banned[row])
+
+
+def test_a_plain_set_bans_new_specifics_but_not_the_conversations_own_nor_a_sentence_start(tokenizer):
+    """`plain`: a row that must not know cannot name a substitute. "Bill Patel" cannot be written
+    after a prompt that never said "Patel"; names and numbers the prompt holds can, and so can a
+    capitalised word where a sentence starts."""
+    banned = compile_banned(tokenizer, ["Microsoft"], plain=True)
+    prompt = encode(tokenizer, "Who was Bill? Microsoft was founded by Bill")
+    assert adversary_writes(tokenizer, banned, prompt, " Patel in 1975.").strip() == ""  # " P", "P" banned
+    assert adversary_writes(tokenizer, banned, prompt, " in 1975.") == " in "
+    assert adversary_writes(tokenizer, banned, prompt, " and a friend.") == " and a friend."
+    assert adversary_writes(tokenizer, banned, prompt, " and Bill.") == " and Bill."  # the prompt's own word
+    assert adversary_writes(tokenizer, banned, prompt, ". It was") == ". It was"  # a sentence starts
+    assert adversary_writes(tokenizer, banned, prompt, " and I'm not sure.") == " and I'm not sure."
+    # Not plain: substitutes are the model's business.
+    assert adversary_writes(tokenizer, compile_banned(tokenizer, ["Microsoft"]), prompt, " Patel") == " Patel"
+    # A plain set with no names at all still bans specifics (the `ignorance` intervention without `tokens`).
+    assert adversary_writes(tokenizer, compile_banned(tokenizer, [], plain=True), prompt, " Patel").strip() == ""
