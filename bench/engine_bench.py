@@ -7,8 +7,9 @@ get the same prompts (greedy, the same max_tokens). For each concurrency (1, 8, 
 alternate HF and vLLM so drift of the machine hits both alike; printed are total completion
 tokens/s and time to first token (p50/p99) per engine, and the vLLM/HF ratio.
 
-Then, on vLLM at batch 8, rounds alternate plain rows with rows that carry a full plan: token bans
-for a target's names and steering vectors for it, computed through the vLLM engine itself (the
+Then, on vLLM at batch 8, rounds alternate untouched rows with rows that carry a full plan: token
+bans for a target's names, plain (no new capitalised word or number, as the `ignorance`
+intervention asks), and steering vectors for it, computed through the vLLM engine itself (the
 residual capture in its workers). The on/off tokens/s ratio is the price of the interventions.
 """
 
@@ -111,7 +112,7 @@ async def _interventions(args, vllm) -> None:
             self.name, self.aliases, self.forbidden, self.knowledge = name, aliases, [], None
 
     plan = RowPlan(steering=vectors.plan(source.device, source.dtype),
-                   banned=compile_banned(vllm.tokenizer, banned_phrases(_Target())))
+                   banned=compile_banned(vllm.tokenizer, banned_phrases(_Target()), plain=True))
     prompts = [vllm.render_chat([{"role": "user", "content": p}]) for p in PROMPTS]
     batch = [prompts[i % len(prompts)] for i in range(8)]
     totals = {"off": [0.0, 0], "on": [0.0, 0]}

@@ -116,8 +116,10 @@ def _other_sense(raw: str, offsets: list[int], text: str, hit: LexicalHit, own: 
     if cased and raw[raw_start:raw_end].replace("'", "") == word and any(c.isupper() for c in raw):
         return word
 
-    def capital_neighbour(word: str, raw_pos: int, gap: str, joins=("", ",", "-")) -> bool:
-        if word in own or word in _TITLES or not raw[raw_pos:raw_pos + 1].isupper():
+    def capital_neighbour(word: str, raw_pos: int, gap: str, joins=("", ",", "-"), titles: bool = True) -> bool:
+        # A title before the name is its bearer's ("President Obama"); after it, it starts another
+        # name ("Paris Saint-Germain").
+        if word in own or (titles and word in _TITLES) or not raw[raw_pos:raw_pos + 1].isupper():
             return False
         return gap.strip() in joins and not related(word)
 
@@ -141,7 +143,7 @@ def _other_sense(raw: str, offsets: list[int], text: str, hit: LexicalHit, own: 
     if after:
         pos = offsets[hit.end + 1]
         gap = raw[raw_end:pos]
-        if capital_neighbour(after[0], pos, gap.replace("'s", "").replace("'", "")):
+        if capital_neighbour(after[0], pos, gap.replace("'s", "").replace("'", ""), titles=False):
             return f"{word} {after[0]}"
         if len(after) >= 2 and after[0] == "of" and capital_neighbour(after[1], offsets[hit.end + 4], ""):
             return f"{word} of {after[1]}"  # "Paris of Troy"

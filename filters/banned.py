@@ -131,8 +131,9 @@ class BannedSet:
         state = BanState(self)
         lower = self.vocab.lower
         if self.plain:
-            held = set(prompt_ids)
-            state._specifics = [t for t in self.vocab.specific if t not in held]
+            specific = self.vocab.specific
+            held = torch.tensor(sorted(set(prompt_ids)), dtype=torch.long)
+            state._specifics = specific[~torch.isin(specific, held)]
             for token in reversed(prompt_ids):  # does the prompt end where a sentence starts?
                 known = state._starts_sentence(token)
                 if known is not None:
@@ -175,14 +176,15 @@ class BannedSet:
 class BanState:
     """One row's progress through a BannedSet's strings."""
 
-    __slots__ = ("_set", "_nodes", "_at_boundary", "_specifics", "_sentence_start")
+    __slots__ = ("_set", "_nodes", "_at_boundary", "_specifics", "_sentence_start", "_on_device")
 
     def __init__(self, banned: BannedSet):
         self._set = banned
         self._nodes: list[_Node] = []  # partial matches ending at the row's last byte
         self._at_boundary = True  # the text so far ends where a word may start
-        self._specifics: list[int] = []  # a plain set's specifics the prompt does not hold
+        self._specifics: torch.Tensor | None = None  # a plain set's specifics the prompt does not hold
         self._sentence_start = True
+        self._on_device: torch.Tensor | None = None
 
     def banned_next(self) -> list[int]:
         """Ids that would complete a banned string if produced now (may repeat an id)."""
@@ -192,9 +194,16 @@ class BanState:
             ids += banned._banned_at(banned._root)
         for node in self._nodes:
             ids += banned._banned_at(node)
-        if not self._sentence_start:
-            ids += self._specifics
         return ids
+
+    def specifics_now(self, device: torch.device) -> torch.Tensor | None:
+        """A plain set's specifics banned at this step (none where a sentence starts), on `device`.
+        A tensor, not a list: ten thousand ids per row per step would cost more than the step's bans."""
+        if self._specifics is None or self._sentence_start or not len(self._specifics):
+            return None
+        if self._on_device is None or self._on_device.device != device:
+            self._on_device = self._specifics.to(device)
+        return self._on_device
 
     def redacted_next(self) -> set[int]:
         """Ids that must not be listed in this step's top_logprobs; call it before `advance`.
@@ -223,7 +232,7 @@ class BanState:
 
     def advance(self, token_id: int) -> None:
         banned = self._set
-        if self._specifics:
+        if self._specifics is not None:
             starts = self._starts_sentence(token_id)
             self._sentence_start = self._sentence_start if starts is None else starts
         lower = banned.vocab.lower
@@ -265,6 +274,9 @@ def mask_banned(logits: torch.Tensor, states: Sequence[BanState | None]) -> None
             ids = state.banned_next()
             rows += [row] * len(ids)
             cols += ids
+            specifics = state.specifics_now(logits.device)
+            if specifics is not None:
+                logits[row].index_fill_(0, specifics, float("-inf"))
     if cols:
         index = (torch.tensor(rows, device=logits.device), torch.tensor(cols, device=logits.device))
         logits.index_put_(index, torch.tensor(float("-inf"), dtype=logits.dtype, device=logits.device))

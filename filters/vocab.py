@@ -12,6 +12,8 @@ import weakref
 from bisect import bisect_left
 from functools import cached_property, lru_cache
 
+import torch
+
 # Bytes that continue a word: a banned string may only start right after anything else.
 WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _HEX_BYTE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
@@ -98,15 +100,15 @@ class Vocab:
 
 
     @cached_property
-    def specific(self) -> list[int]:
-        """Tokens that start a specific: a capitalised word or a number ("Patel", " 1975", " Xbox").
-        "I" and its contractions are not specifics."""
+    def specific(self) -> torch.Tensor:
+        """Ids of the tokens that start a specific: a capitalised word or a number ("Patel",
+        " 1975", " Xbox"). "I" and its contractions are not specifics."""
         out = []
         for token, raw in enumerate(self.raw):
             text = raw.decode("utf-8", errors="ignore").lstrip()
             if text and (text[0].isdigit() or text[0].isupper()) and not (text == "I" or text.startswith("I'")):
                 out.append(token)
-        return out
+        return torch.tensor(out, dtype=torch.long)
 
 
 _VOCABS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -316,6 +316,8 @@ def test_the_same_words_naming_something_else_do_not_fire(evasion_detector, text
     ("Which Greek hero killed Paris of Troy?", "Paris"),
     ("When was the Treaty of Paris signed?", "Paris"),
     ("What is the Judgement of Paris in Greek myth?", "Paris"),
+    # A title word after the name starts another name; before it, it names the bearer.
+    ("Who is the top scorer of Paris Saint-Germain this season?", "Paris"),
 ])
 def test_another_sense_of_a_one_word_name_does_not_fire(detector, text, target):
     assert target not in fired(detector, text)
