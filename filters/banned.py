@@ -101,6 +101,7 @@ class BannedSet:
         # completes it whatever came before, so it is banned at every step.
         self._always = sorted({t for p in patterns for t in vocab.inner.with_prefix(p)})
         self._inner_listed: list[int] | None = None
+        self._word_set: frozenset[bytes] | None = None
 
     def __len__(self) -> int:
         return len(self.patterns)
@@ -132,7 +133,7 @@ class BannedSet:
         lower = self.vocab.lower
         if self.plain:
             specific = self.vocab.specific
-            held = torch.tensor(sorted(set(prompt_ids)), dtype=torch.long)
+            held = torch.tensor(sorted(self._held(prompt_ids)), dtype=torch.long)
             state._specifics = specific[~torch.isin(specific, held)]
             for token in reversed(prompt_ids):  # does the prompt end where a sentence starts?
                 known = state._starts_sentence(token)
@@ -152,6 +153,21 @@ class BannedSet:
         for token in prompt_ids[begin:]:
             state.advance(token)
         return state
+
+    def _held(self, prompt_ids: Sequence[int]) -> set[int]:
+        """The prompt's tokens a plain row may still write, less any that spells a banned word or the
+        start of one: the instruction before a triggered row names its targets ("William
+        Shakespeare"), and with "Shakespeare" banned, a held " William" came out as "William William"."""
+        words = self._words
+        lower = self.vocab.lower
+        return {t for t in set(prompt_ids) if t < len(lower)
+                and not ((text := lower[t].strip()) and len(text) >= 2 and any(w.startswith(text) for w in words))}
+
+    @property
+    def _words(self) -> frozenset[bytes]:
+        if self._word_set is None:
+            self._word_set = frozenset(w for p in self.patterns for w in p.split())
+        return self._word_set
 
     def _banned_at(self, node: _Node) -> list[int]:
         if node.banned is None:

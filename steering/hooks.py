@@ -21,9 +21,15 @@ A plan's value says how to steer at that layer:
 - a tensor `v`: plain addition, `h + v`;
 - `Rotate(v)`: norm-preserving, `h` turns toward the direction of `v` by the angle `|v|` radians
   (never past it) in the plane of `h` and `v`, and keeps its norm;
-- a list or tuple of those (several targets firing on one row): combined by summing per kind, so
-  two targets each keep their full strength rather than being averaged down. `combine()` does the
-  same for whole plans.
+- a list or tuple of those: summed per kind.
+
+`combine()` merges the plans of several targets firing on one row: per layer the additions are
+summed (each target keeps its direction rather than being averaged down) and the sum is capped at
+the norm of the strongest single one (rotations likewise, by angle). Uncapped, three targets firing
+on one question ("¿Quién escribió los libros de Harry Potter?" fired Harry Potter, and semantically
+Shakespeare and Japan) pushed three times as hard, and the answer was word salad ("I'm
+notingifiical to perform to ensurei"): steering keeps a small model fluent only within a narrow
+strength window (steering/README.md).
 
 Plans are treated as immutable: tables are rebuilt only when the list of plan objects changes, so
 a running batch whose rows do not change pays for the table once, not at every decode step.
@@ -86,12 +92,29 @@ def _as_list(value) -> list:
 
 
 def combine(plans: Iterable[Mapping[int, Any]]) -> dict[int, Any]:
-    """One plan from several targets' plans: per layer, the vectors of each kind are summed."""
+    """One plan from several targets' plans: per layer, the vectors of each kind are summed and the
+    sum capped at the norm of the strongest one (see the module docstring)."""
     out: dict[int, list] = {}
     for plan in plans:
         for layer, value in plan.items():
             out.setdefault(int(layer), []).extend(_as_list(value))
-    return {layer: (values[0] if len(values) == 1 else tuple(values)) for layer, values in out.items()}
+    return {layer: _merged(values) for layer, values in out.items()}
+
+
+def _merged(values: list):
+    if len(values) == 1:
+        return values[0]
+    adds = [v for v in values if not isinstance(v, Rotate)]
+    turns = [v.vector for v in values if isinstance(v, Rotate)]
+    merged = ([_capped_sum(adds)] if adds else []) + ([Rotate(_capped_sum(turns))] if turns else [])
+    return merged[0] if len(merged) == 1 else tuple(merged)
+
+
+def _capped_sum(vectors: list[torch.Tensor]) -> torch.Tensor:
+    total = torch.stack(vectors).sum(0)
+    limit = max(float(v.float().norm()) for v in vectors)
+    norm = float(total.float().norm())
+    return total * (limit / norm) if norm > limit else total
 
 
 @dataclass

@@ -182,6 +182,12 @@ def test_a_plain_set_bans_new_specifics_but_not_the_conversations_own_nor_a_sent
     assert adversary_writes(tokenizer, banned, prompt, " and Bill.") == " and Bill."  # the prompt's own word
     assert adversary_writes(tokenizer, banned, prompt, ". It was") == ". It was"  # a sentence starts
     assert adversary_writes(tokenizer, banned, prompt, " and I'm not sure.") == " and I'm not sure."
+    # A held word of a banned name is no longer held: the instruction before a triggered row names
+    # its target, and " William" alone came out as "William William".
+    named = encode(tokenizer, "You do not know anything about William Shakespeare. Who wrote Macbeth? It was")
+    shakespeare = compile_banned(tokenizer, ["William Shakespeare", "Shakespeare"], plain=True)
+    assert adversary_writes(tokenizer, shakespeare, named, " William").strip() == ""
+    assert adversary_writes(tokenizer, shakespeare, named, " Macbeth") == " Macbeth"
     # Not plain: substitutes are the model's business.
     assert adversary_writes(tokenizer, compile_banned(tokenizer, ["Microsoft"]), prompt, " Patel") == " Patel"
     # A plain set with no names at all still bans specifics (the `ignorance` intervention without `tokens`).

@@ -182,17 +182,25 @@ def test_tuple_outputs_are_steered_like_tensor_outputs():
     torch.testing.assert_close(results[0], results[1])
 
 
-def test_several_targets_combine_by_sum_not_mean(model, steering):
+def test_several_targets_combine_by_a_capped_sum(model, steering):
+    """Each target keeps its direction (a sum, not a mean), but the push stays that of the strongest
+    one: three targets firing on one row must not steer three times as hard."""
     v1, v2 = vec(10), vec(11)
     summed = logits(model, steering, [P1], [{1: v1 + v2}])
     listed = logits(model, steering, [P1], [{1: (v1, v2)}])
-    merged = logits(model, steering, [P1], [combine([{1: v1}, {1: v2, 2: v1}])])
-    mean = logits(model, steering, [P1], [{1: (v1 + v2) / 2}])
-    torch.testing.assert_close(listed, summed)
-    assert not torch.allclose(merged, summed, atol=1e-4)  # layer 2 also steered
-    torch.testing.assert_close(logits(model, steering, [P1], [combine([{1: v1}, {1: v2}])]), summed)
-    assert not torch.allclose(mean, summed, atol=1e-3)
-    assert combine([{1: v1}, {1: v2, 2: v1}])[2] is v1
+    torch.testing.assert_close(listed, summed)  # a tuple in a plan is summed by the hook
+    both = combine([{1: v1}, {1: v2, 2: v1}])
+    assert both[2] is v1  # a layer only one target steers is left as it is
+    limit = max(v1.norm(), v2.norm())
+    torch.testing.assert_close(both[1].norm(), limit)  # |v1 + v2| > |v1|: capped
+    assert torch.nn.functional.cosine_similarity(both[1], v1 + v2, dim=0) > 0.9999  # direction kept
+    torch.testing.assert_close(logits(model, steering, [P1], [{1: both[1]}]),
+                               logits(model, steering, [P1], [combine([{1: v1}, {1: v2}])]))
+    assert not torch.allclose(logits(model, steering, [P1], [combine([{1: v1}, {1: v2}])]), summed, atol=1e-4)
+    # A sum already within the cap is the plain sum; rotations are capped by angle.
+    torch.testing.assert_close(combine([{1: v1}, {1: -0.5 * v1}])[1], 0.5 * v1)
+    turned = combine([{1: Rotate(v1)}, {1: Rotate(v2)}])[1]
+    assert isinstance(turned, Rotate) and torch.isclose(turned.vector.norm(), limit)
 
 
 def test_tables_are_reused_while_the_batch_is_unchanged(model, steering):
