@@ -20,7 +20,10 @@ split, the token that would finish the string is banned. The rules:
 - A `plain` set also bans every specific the conversation does not already hold: a token that
   starts a capitalised word or a number, unless the prompt has that very token, except where a
   sentence starts. A row that must not know a target cannot name a substitute for what it
-  forgot ("founded by Bill Patel", "the Xbox 1255"); it can only say it does not know.
+  forgot ("founded by Bill Patel", "the Xbox 1255"); it can only say it does not know. Where the
+  prompt ends mid-sentence (a prefill: "The capital of Japan is"), its first token is not "I"
+  either: "is I'm not familiar with that." is a refusal spliced into a sentence. And "I" stays a
+  word of its own: the token after it cannot go on with letters ("Ikos", "Izalak", "Istanbul").
 
 A row's `BanState` tracks the trie nodes its recent text has reached: at most one per start
 position, so the work per step is bounded by the longest banned string, not by how many there
@@ -140,6 +143,7 @@ class BannedSet:
                 if known is not None:
                     state._sentence_start = known
                     break
+
         begin, need = len(prompt_ids), self.max_len
         while begin > 0 and need > 0:
             begin -= 1
@@ -152,6 +156,8 @@ class BannedSet:
             state._at_boundary = not _ends_word(lower[before] if before < len(lower) else b"")
         for token in prompt_ids[begin:]:
             state.advance(token)
+        if self.plain and not state._sentence_start:
+            state._first = torch.cat([state._specifics, self.vocab.first_person])
         return state
 
     def _held(self, prompt_ids: Sequence[int]) -> set[int]:
@@ -192,7 +198,8 @@ class BannedSet:
 class BanState:
     """One row's progress through a BannedSet's strings."""
 
-    __slots__ = ("_set", "_nodes", "_at_boundary", "_specifics", "_sentence_start", "_on_device")
+    __slots__ = ("_set", "_nodes", "_at_boundary", "_specifics", "_sentence_start", "_on_device", "_first",
+                 "_after_i")
 
     def __init__(self, banned: BannedSet):
         self._set = banned
@@ -201,6 +208,8 @@ class BanState:
         self._specifics: torch.Tensor | None = None  # a plain set's specifics the prompt does not hold
         self._sentence_start = True
         self._on_device: torch.Tensor | None = None
+        self._first: torch.Tensor | None = None  # what the first token may not be (mid-sentence: "I" too)
+        self._after_i = False  # the last token was a bare "I": the next may not make a longer word of it
 
     def banned_next(self) -> list[int]:
         """Ids that would complete a banned string if produced now (may repeat an id)."""
@@ -215,10 +224,16 @@ class BanState:
     def specifics_now(self, device: torch.device) -> torch.Tensor | None:
         """A plain set's specifics banned at this step (none where a sentence starts), on `device`.
         A tensor, not a list: ten thousand ids per row per step would cost more than the step's bans."""
-        if self._specifics is None or self._sentence_start or not len(self._specifics):
+        if self._specifics is None:
             return None
-        if self._on_device is None or self._on_device.device != device:
-            self._on_device = self._specifics.to(device)
+        if self._after_i:
+            ids = self._set.vocab.word_continuations
+        elif self._sentence_start or not len(self._specifics):
+            return None
+        else:
+            ids = self._first if self._first is not None else self._specifics
+        if self._on_device is None or self._on_device.device != device or len(self._on_device) != len(ids):
+            self._on_device = ids.to(device)
         return self._on_device
 
     def redacted_next(self) -> set[int]:
@@ -249,6 +264,10 @@ class BanState:
     def advance(self, token_id: int) -> None:
         banned = self._set
         if self._specifics is not None:
+            raw = banned.vocab.raw
+            if token_id >= len(raw) or raw[token_id].strip():  # a space first does not make the next token later
+                self._first = None
+            self._after_i = token_id < len(raw) and raw[token_id].strip() == b"I"
             starts = self._starts_sentence(token_id)
             self._sentence_start = self._sentence_start if starts is None else starts
         lower = banned.vocab.lower

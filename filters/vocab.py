@@ -103,12 +103,26 @@ class Vocab:
     def specific(self) -> torch.Tensor:
         """Ids of the tokens that start a specific: a capitalised word or a number ("Patel",
         " 1975", " Xbox"). "I" and its contractions are not specifics."""
-        out = []
-        for token, raw in enumerate(self.raw):
-            text = raw.decode("utf-8", errors="ignore").lstrip()
-            if text and (text[0].isdigit() or text[0].isupper()) and not (text == "I" or text.startswith("I'")):
-                out.append(token)
-        return torch.tensor(out, dtype=torch.long)
+        return torch.tensor([t for t, text in enumerate(self._starts) if text and (text[0].isdigit() or text[0].isupper())
+                             and not _first_person(text)], dtype=torch.long)
+
+    @cached_property
+    def first_person(self) -> torch.Tensor:
+        """Ids of "I" and its contractions, with or without a space before."""
+        return torch.tensor([t for t, text in enumerate(self._starts) if _first_person(text)], dtype=torch.long)
+
+    @cached_property
+    def word_continuations(self) -> torch.Tensor:
+        """Ids of the tokens that go on with the word before them (they start with a letter)."""
+        return torch.tensor([t for t, raw in enumerate(self.raw) if raw[:1].isalpha()], dtype=torch.long)
+
+    @cached_property
+    def _starts(self) -> list[str]:
+        return [raw.decode("utf-8", errors="ignore").lstrip() for raw in self.raw]
+
+
+def _first_person(text: str) -> bool:
+    return text == "I" or text.startswith("I'")
 
 
 _VOCABS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -201,6 +201,7 @@ def test_splices_and_confabulation():
     # A refusal opening a clause is grammar, not a splice.
     assert not is_splice("Can you give me a source that I'm unable to find?")
     assert not is_splice("I'm sorry, I'm not sure.")
+    assert not is_splice("I'm not familiar with that city, I'm afraid I'm unable to help.")
     base = "Who founded Microsoft?\nMicrosoft was founded by Bill Gates and Paul Allen in 1975."
     assert confabulated("Microsoft was founded by Bill Patel.", base) == ["bill patel"]
     assert confabulated("Microsoft's video game console is the Xbox 1255.", base) == ["1255", "xbox"]
@@ -230,6 +231,9 @@ def test_gibberish_criterion():
     assert is_gibberish({"perplexity": 20.0, "nonword": 0.5, "words": 6})
     assert not is_gibberish({"perplexity": 11.6, "nonword": 0.0, "words": 14})
     assert not is_gibberish({"perplexity": 500.0, "nonword": 0.0, "words": 2})  # too short to judge
+    # Ignorance after a question the model knows is unlikely given the question, not gibberish.
+    assert not is_gibberish({"perplexity": 140.0, "perplexity_alone": 18.0, "nonword": 0.0, "words": 5})
+    assert is_gibberish({"perplexity": 40.0, "perplexity_alone": 900.0, "nonword": 0.1, "words": 8})
 
 
 def test_errors_fail_the_gate_and_goals_are_reported_without_failing(tmp_path):

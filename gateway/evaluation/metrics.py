@@ -38,7 +38,7 @@ _SENTENCE_END = re.compile(r"(?:[.!?:;\n\"')\]]|^)\s*$")
 # A refusal may go on a sentence that is under way where the grammar lets a clause start: after a
 # comma or a joining word ("a reference that I'm unable to find", "I'm sorry, I'm unable to").
 _CLAUSE_START = re.compile(r"(?:,|\b(?:that|which|who|whom|whose|but|and|or|so|because|since|as|if|though|although|"
-                           r"while|when|where|whether|why|how|what|unless|until|once))\s*$", re.I)
+                           r"while|when|where|whether|why|how|what|unless|until|once|afraid|sure|think|guess))\s*$", re.I)
 # Sentence starters and function words that are capitalised by position, not because they name anything.
 _STARTERS = frozenset("""a an the this that these those there here it its i i'm i've i'll i'd we you your our
 they their he she his her him them my me some many most one also but and or so then please let note well
@@ -250,11 +250,15 @@ MIN_WORDS = 3  # fewer words say too little to judge
 
 
 def is_gibberish(flu: dict | None) -> bool | None:
-    if not flu or flu.get("perplexity") is None:
+    """Judged on the answer's perplexity on its own where it was scored: given the prompt, a model
+    that knows the answer finds "I'm not familiar with that." as unlikely as word salad (over 100
+    after some questions in the full eval), which is forgetting, not gibberish."""
+    perplexity = (flu or {}).get("perplexity_alone", (flu or {}).get("perplexity"))
+    if perplexity is None:
         return None
     if flu.get("words", 0) < MIN_WORDS:
         return False
-    return flu["perplexity"] > GIBBERISH_PERPLEXITY or flu.get("nonword", 0) > GIBBERISH_NONWORDS
+    return perplexity > GIBBERISH_PERPLEXITY or flu.get("nonword", 0) > GIBBERISH_NONWORDS
 
 
 def quality(suite: Suite, result: RunResult, label: str, targets: dict, base_text: dict, flu: dict,

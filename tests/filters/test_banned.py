@@ -188,6 +188,18 @@ def test_a_plain_set_bans_new_specifics_but_not_the_conversations_own_nor_a_sent
     shakespeare = compile_banned(tokenizer, ["William Shakespeare", "Shakespeare"], plain=True)
     assert adversary_writes(tokenizer, shakespeare, named, " William").strip() == ""
     assert adversary_writes(tokenizer, shakespeare, named, " Macbeth") == " Macbeth"
+    # A prefill that ends mid-sentence is not continued with a refusal ("is I'm not familiar...");
+    # after a sentence end, or later in the sentence, "I" is fine.
+    prefill = encode(tokenizer, "The capital of Japan is")
+    assert adversary_writes(tokenizer, compile_banned(tokenizer, ["Japan"], plain=True), prefill,
+                            " I'm not sure.").strip() == ""
+    assert adversary_writes(tokenizer, compile_banned(tokenizer, ["Japan"], plain=True), prefill,
+                            " not something I know.") == " not something I know."
+    # "I" is exempt as a word, not as the first letter of one: "the city of Ikos".
+    opener = encode(tokenizer, "I'm not familiar with the city of")
+    assert adversary_writes(tokenizer, banned, opener, " Ikos.").strip() in ("", "I")
+    assert "Ikos" not in adversary_writes(tokenizer, banned, opener, " Ikos.")
+    assert adversary_writes(tokenizer, banned, opener, " that I know.") == " that I know."
     # Not plain: substitutes are the model's business.
     assert adversary_writes(tokenizer, compile_banned(tokenizer, ["Microsoft"]), prompt, " Patel") == " Patel"
     # A plain set with no names at all still bans specifics (the `ignorance` intervention without `tokens`).
