@@ -113,8 +113,9 @@ class Vocab:
 
     @cached_property
     def word_continuations(self) -> torch.Tensor:
-        """Ids of the tokens that go on with the word before them (they start with a letter)."""
-        return torch.tensor([t for t, raw in enumerate(self.raw) if raw[:1].isalpha()], dtype=torch.long)
+        """Ids of the tokens that go on with the word before them (a letter, digit or hyphen first)."""
+        return torch.tensor([t for t, raw in enumerate(self.raw) if raw[:1].isalnum() or raw[:1] == b"-"],
+                            dtype=torch.long)
 
     @cached_property
     def _starts(self) -> list[str]:

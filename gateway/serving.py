@@ -499,8 +499,11 @@ class _Rewinding:
             raise StopAsyncIteration
         if outputs is None:
             plan = self.request.plan
-            if plan.refusal_text is not None and plan.refusal_text.startswith(self.answer.strip()):
-                out.text += refusal_ending(self.answer, plan.refusal_text)  # nothing said, or only the opener
+            # Nothing said, or only the opener: the ignorance sentence. Not after text of the client's
+            # own (a prefill, a raw prompt), which it would continue mid-sentence.
+            continues_client = plan.sentences > 0 and not plan.opener
+            if plan.refusal_text is not None and not continues_client and plan.refusal_text.startswith(self.answer.strip()):
+                out.text += refusal_ending(self.answer, plan.refusal_text)
             out.finish_reason = "stop" if self.tokens < self.request.params.max_tokens else "length"
             self.done = True
             return out

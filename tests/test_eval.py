@@ -55,8 +55,9 @@ def test_quick_eval_passes_and_writes_the_report(quick_report):
     for quality in (lethe["quality"], lethe["quality_t1"]):
         for key in ("splice_rate", "gibberish_rate", "confabulation_rate", "tell_rate", "perplexity_ratio"):
             assert quality.get(key) is not None, key
-    # The gibberish bound must not flag the base model's own sampled answers (at most one of the few scored).
-    assert lethe["quality_t1"]["scored"] > 0 and columns["base"]["quality_t1"]["gibberish_rate"] <= 0.2
+    # The gibberish bound must not flag the base model's own greedy answers. (Its samples at temperature 1
+    # can be salad itself: "Olivecabiformo" for the Spanish prompt, "(profil-PEE-jud" for leetspeak.)
+    assert lethe["quality_t1"]["scored"] > 0 and columns["base"]["quality"]["gibberish_rate"] <= 0.2
     detection = report["scores"]["detection"]
     assert 0 <= detection["tpr"] <= 1 and 0 <= detection["false_trigger"] <= 1
     assert report["thresholds"]["failures"] == []

@@ -199,6 +199,7 @@ def test_a_plain_set_bans_new_specifics_but_not_the_conversations_own_nor_a_sent
     opener = encode(tokenizer, "I'm not familiar with the city of")
     assert adversary_writes(tokenizer, banned, opener, " Ikos.").strip() in ("", "I")
     assert "Ikos" not in adversary_writes(tokenizer, banned, opener, " Ikos.")
+    assert "lahk" not in adversary_writes(tokenizer, banned, opener, " I-lahk.")
     assert adversary_writes(tokenizer, banned, opener, " that I know.") == " that I know."
     # Not plain: substitutes are the model's business.
     assert adversary_writes(tokenizer, compile_banned(tokenizer, ["Microsoft"]), prompt, " Patel") == " Patel"
