@@ -207,7 +207,7 @@ class BanState:
         self._at_boundary = True  # the text so far ends where a word may start
         self._specifics: torch.Tensor | None = None  # a plain set's specifics the prompt does not hold
         self._sentence_start = True
-        self._on_device: torch.Tensor | None = None
+        self._on_device: tuple[torch.Tensor, torch.Tensor] | None = None  # (ids, ids on the logits' device)
         self._first: torch.Tensor | None = None  # what the first token may not be (mid-sentence: "I" too)
         self._after_i = False  # the last token was a bare "I": the next may not make a longer word of it
 
@@ -232,9 +232,9 @@ class BanState:
             return None
         else:
             ids = self._first if self._first is not None else self._specifics
-        if self._on_device is None or self._on_device.device != device or len(self._on_device) != len(ids):
-            self._on_device = ids.to(device)
-        return self._on_device
+        if self._on_device is None or self._on_device[0] is not ids or self._on_device[1].device != device:
+            self._on_device = (ids, ids.to(device))  # keyed by the tensor itself: three can take turns
+        return self._on_device[1]
 
     def redacted_next(self) -> set[int]:
         """Ids that must not be listed in this step's top_logprobs; call it before `advance`.

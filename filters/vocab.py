@@ -98,7 +98,6 @@ class Vocab:
             if b[k - 1] not in WORD_BYTES
         ])
 
-
     @cached_property
     def specific(self) -> torch.Tensor:
         """Ids of the tokens that start a specific: a capitalised word or a number ("Patel",

@@ -149,12 +149,10 @@ class Planner:
             if plain:
                 messages = self._ignorance(plan, messages, form)
             # Compiled either way: without token bans the names are still kept out of top_logprobs.
-            names = compile_banned(self.tokenizer, sorted(fired_phrases))
-            if policy.uses("tokens") or ban:
-                plan.banned = compile_banned(self.tokenizer, sorted(fired_phrases), plain=plain)
-            elif plain:
-                plan.banned = compile_banned(self.tokenizer, [], plain=True)
-            plan.redact = names
+            plan.redact = compile_banned(self.tokenizer, sorted(fired_phrases))
+            banned = sorted(fired_phrases) if policy.uses("tokens") or ban else []
+            if banned or plain:
+                plan.banned = compile_banned(self.tokenizer, banned, plain=plain)
             if policy.uses("steering") and self.steering is not None:
                 plan.steering = self.steering.vectors_for(targets)
         return messages, (None if plan.empty else plan)

@@ -213,12 +213,12 @@ class RowStream:
                 tail += self.hold.flush()
             else:  # the unfinished sentence with the stopped name in it is never sent
                 self.hold.drop()
-        count, resume = self.generated, None
         complete = self.hold is not None and self.hold.complete
-        if complete and reason in ("stop", "length"):  # the last sentence ended it: nothing after it was sent
-            reason, count = "stop", bisect.bisect_right(self.token_ends, self.sent_chars + len(tail))
         # A normal end sends every remaining logprob (a removed stop string's tokens included).
         logprobs = self._sent_logprobs(tail, everything=reason in ("stop", "length") and not complete)
+        count, resume = self.generated, None
+        if complete and reason in ("stop", "length"):  # the last sentence ended it: nothing after it was sent
+            reason, count = "stop", self._kept()
         # A constrained answer keeps its format: nothing is spliced into JSON or continued outside its grammar.
         if stopped and self.request.params.structured is None:
             count = self._kept()  # what the client has, not what was generated and dropped
