@@ -280,6 +280,12 @@ class Detector:
         if chars > self.config.max_chars:
             raise DetectionTooLarge(f"the conversation has {chars} characters; at most {self.config.max_chars} can be checked")
 
+    @staticmethod
+    def named_in(text: str, view: DetectionView, target_ids: Collection[str]) -> set[str]:
+        """Which of these targets a text names, by any of their names or aliases, in any sense: read
+        on the served model's own answer to a question, it says what the question was about."""
+        return {hit.target_id for hit in view.lexical_hits(normalize(text)) if hit.target_id in target_ids}
+
     def detect_in(self, messages: Sequence[Message], view: DetectionView) -> list[Detection]:
         """Which of the view's eligible targets the conversation touches. Reads only `view`, which
         nothing changes: a concurrent write publishes a new view instead."""

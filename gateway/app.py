@@ -18,12 +18,12 @@ from .errors import install_error_handlers
 from .metrics import Metrics
 from .middleware import GatewayMiddleware
 from .model_loader import load_model, pick_device_and_dtype, resolve_model
-from .planner import Planner
+from .planner import VERIFY_TOKENS, Planner
 from .ratelimit import RateLimiter
 from .registry import Registry
 from .routers import admin, openai, ops, targets
 from .selfcheck import SelfCheckFailed, refusal, self_check
-from .steering_vectors import SteeringVectorStore, engine_asker
+from .steering_vectors import SteeringVectorStore, engine_asker, greedy_text
 from .store import GLOBAL, Store
 from .serving import Serving
 
@@ -44,6 +44,9 @@ async def _bring_up(app: FastAPI, engine, steering: SteeringVectorStore, steer: 
         loop = asyncio.get_running_loop()
         source = engine.model if isinstance(engine, HFEngine) else engine.residual_source(loop)
         steering.start(source, engine_asker(engine, loop))
+        if app.state.settings.verify_semantic:
+            app.state.planner.answer = lambda ids, enough: greedy_text(engine, ids, VERIFY_TOKENS, patient=False,
+                                                                       enough=enough)
         app.state.serving.open = True
         app.state.status = "ok"
         log.info("ready")

@@ -12,6 +12,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache, partial
+from typing import Awaitable, Callable, Sequence
 
 from detectors.types import Detection, DetectionTooLarge, Message
 from filters import GuardPatterns, GuardPlan, compile_banned
@@ -22,6 +23,12 @@ from .failpoints import failpoint
 from .policy import IGNORANCE_OPENER, IGNORANCE_SENTENCE, MAX_REWINDS, ResponsePolicy
 from .registry import Registry, Snapshot
 from .store import TargetRecord
+
+# Only a plain question is checked against the model's own answer: inside a jailbreak wrapper, an
+# encoding request or a role-play the model's greedy answer plays along and names nothing, though a
+# sampled one may; those stay fired on similarity alone.
+VERIFIED_MAX_WORDS = 40
+VERIFY_TOKENS = 24  # the name of what a plain question is about comes in an answer's first words
 
 log = logging.getLogger("lethe.planner")
 
@@ -77,6 +84,9 @@ class Planner:
         self.steering = steering  # gives a target's per-layer vectors; None when steering is unavailable
         # Answer judges run here, never on the engine thread: a guard holds the text while they decide.
         self.judges = ThreadPoolExecutor(max_workers=judges, thread_name_prefix="lethe-judge")
+        # (prompt ids, enough) -> the served model's own greedy answer, read until `enough(text)`;
+        # set once the engine is up (None: no check).
+        self.answer: Callable[[Sequence[int], Callable[[str], bool]], Awaitable[str]] | None = None
 
     def shutdown(self) -> None:
         self.judges.shutdown(wait=False, cancel_futures=True)
@@ -93,20 +103,49 @@ class Planner:
         detections = self.registry.detector.detect_in(conversation, snapshot.view)
         return PlanResult(detections, [snapshot.record(d.target_id) for d in detections])
 
-    async def plan(self, tenant, messages, form: str = "chat"):
+    async def detect_checked(self, snapshot: Snapshot, messages: list[dict[str, str]],
+                             prompt_ids: Sequence[int] | None = None) -> PlanResult:
+        """Detection, then the model's own word on a plain question that fired only semantically
+        (`prompt_ids`: the conversation as the engine reads it; without them nothing is checked)."""
+        result = await asyncio.to_thread(self.detect, snapshot, messages)
+        return await self._verified(snapshot, messages, result, prompt_ids)
+
+    async def _verified(self, snapshot: Snapshot, messages, result: PlanResult,
+                        prompt_ids: Sequence[int] | None) -> PlanResult:
+        """Drops a semantic detection of a plain question when the served model's own greedy
+        answer does not name the target. Similarity finds what a question is near ("Which planet
+        has the Great Red Spot?" is near Mars's questions), not what it is about; the model's answer
+        says that (Jupiter). It fails closed: any error keeps the detection."""
+        doubtful = {d.target_id for d in result.detections if d.method == "semantic"}
+        if not doubtful or self.answer is None or prompt_ids is None or not _plain_question(messages):
+            return result
+
+        def named(text: str) -> set[str]:
+            return self.registry.detector.named_in(text, snapshot.view, doubtful)
+
+        try:
+            answer = await self.answer(prompt_ids, lambda text: named(text) == doubtful)
+        except Exception as exc:  # overloaded or failing: serve it as fired, never unprotected
+            log.info("semantic detection kept unchecked: %s", type(exc).__name__)
+            return result
+        said = named(answer)
+        kept = [d for d in result.detections if d.method != "semantic" or d.target_id in said]
+        if len(kept) == len(result.detections):
+            return result
+        return PlanResult(kept, [snapshot.record(d.target_id) for d in kept])
+
+    async def plan(self, tenant, messages, form: str = "chat", prompt_ids: Sequence[int] | None = None):
         """`form`: what the answer is, for the `ignorance` intervention: "chat" (free text in a
         chat, which may start with the opener), "text" (a raw completion) or "structured" (tools,
-        a response format: the grammar shapes it, the intervention leaves it alone)."""
+        a response format: the grammar shapes it, the intervention leaves it alone). `prompt_ids`:
+        the client's conversation as the engine reads it (for `detect_checked`)."""
         # One snapshot from here to the request's last token, the answer judge included.
         snapshot = self.registry.snapshot(tenant.id)
         policy = self.policy_for(tenant)
         if not snapshot.has_active:
             return messages, None
-        return await asyncio.to_thread(self._plan, snapshot, policy, messages, form)
-
-    def _plan(self, snapshot: Snapshot, policy: ResponsePolicy, messages, form: str):
         try:
-            result = self.detect(snapshot, messages)
+            result = await self.detect_checked(snapshot, messages, prompt_ids)
         except DetectionTooLarge as exc:
             raise detection_too_large(exc) from None
         except Exception:
@@ -116,7 +155,7 @@ class Planner:
             raise detector_unavailable() from None
         if not result.targets and not policy.uses("guard"):
             return messages, None
-        return self.build(snapshot, messages, result, policy, form=form)
+        return await asyncio.to_thread(self.build, snapshot, messages, result, policy, form=form)
 
     def build(self, snapshot: Snapshot, messages, result: PlanResult, policy: ResponsePolicy, ban: bool = False,
               form: str = "chat"):
@@ -193,3 +232,11 @@ class Planner:
             return any(t.id not in fired for t in found.targets)
 
         return judge
+
+
+def _plain_question(messages: list[dict[str, str]]) -> bool:
+    """One short user turn (an assistant prefill may follow it): what the model's greedy answer
+    reads the way the client meant it."""
+    turns = [m for m in messages if m["role"] != "assistant"]
+    return (len(turns) == 1 and turns[0]["role"] == "user" and messages[0] is turns[0]
+            and len(turns[0]["content"].split()) <= VERIFIED_MAX_WORDS)

@@ -37,12 +37,12 @@ _LOGGED_IGNORED: set[str] = set()
 class Planner(Protocol):
     """Decides, per request, what Lethe does: may rewrite the messages and returns the row plan."""
 
-    async def plan(self, tenant, messages: list[dict[str, str]],
-                   form: str = "chat") -> tuple[list[dict[str, str]], RowPlan | None]: ...
+    async def plan(self, tenant, messages: list[dict[str, str]], form: str = "chat",
+                   prompt_ids: Sequence[int] | None = None) -> tuple[list[dict[str, str]], RowPlan | None]: ...
 
 
 class NoPlanner:
-    async def plan(self, tenant, messages, form="chat"):
+    async def plan(self, tenant, messages, form="chat", prompt_ids=None):
         return messages, None
 
 
@@ -113,7 +113,7 @@ class Serving:
         params = replace(self._sampling(req, len(client_ids), req.max_completion_tokens or req.max_tokens,
                                         bool(req.logprobs), top), structured=structured)
         form = "chat" if tools is None and structured is None else "structured"
-        planned, plan = await self.planner.plan(tenant, messages, form=form)
+        planned, plan = await self.planner.plan(tenant, messages, form=form, prompt_ids=client_ids)
         prompt_ids = client_ids if planned is messages else await asyncio.to_thread(render, planned)
         params = self._fit(params, prompt_ids, client_ids)
         jobs = [_Job(prompt_ids, plan, 0, len(client_ids), render=render)]
@@ -157,7 +157,8 @@ class Serving:
                 raise bad_request("prompt must not be empty", param="prompt")
             job_params = self._sampling(req, len(client_ids), req.max_tokens, req.logprobs is not None, req.logprobs or 0,
                                         default_max=16)
-            messages, plan = await self.planner.plan(tenant, [{"role": "user", "content": text}], form="text")
+            messages, plan = await self.planner.plan(tenant, [{"role": "user", "content": text}], form="text",
+                                                    prompt_ids=client_ids)
             render = partial(self._completion_ids, prompt, client_ids)
             ids = client_ids if len(messages) == 1 else await asyncio.to_thread(render, messages)
             job_params = self._fit(job_params, ids, client_ids)

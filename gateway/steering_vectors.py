@@ -19,7 +19,7 @@ import uuid
 import queue
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from steering import SteeringVectors, combine, compute_steering_vectors, model_identity
 from steering.knowledge import CONTROL_SUBJECTS, ControlVocabulary, control_vocabulary, fact_terms, probe_questions
@@ -35,20 +35,39 @@ log = logging.getLogger("lethe.steering")
 PROBE_TOKENS = 32  # enough for an answer's first specifics; the probes of one target decode as one batch
 
 
+async def greedy_text(engine, prompt_ids: Sequence[int], max_tokens: int = PROBE_TOKENS, patient: bool = True,
+                      enough: Callable[[str], bool] | None = None) -> str:
+    """The served model's own greedy continuation of a prompt, with no plan (no bans, no steering):
+    for Lethe's use only, never sent to a client. `patient`: wait for room when the engine is full
+    (background work); otherwise EngineOverloaded is the caller's. `enough(text so far)`: stop (and
+    free the row) as soon as it says the text answers what was asked."""
+    params = SamplingParams(max_tokens=max_tokens, temperature=0.0)
+    while True:
+        try:
+            outputs = engine.generate(GenerationRequest(f"probe-{uuid.uuid4().hex}", prompt_ids, params))
+            break
+        except EngineOverloaded:
+            if not patient:
+                raise
+            await asyncio.sleep(1.0)  # background work waits for traffic, never displaces it
+    text = ""
+    try:
+        async for out in outputs:
+            text += out.text
+            if enough is not None and enough(text):
+                break
+    finally:
+        outputs.close()  # aborts the row if it was not read to its end
+    return text
+
+
 def engine_asker(engine, loop: asyncio.AbstractEventLoop, timeout: float = 600.0) -> Callable[[list[str]], list[str]]:
     """`ask` for the store: greedy answers from the served engine (hf or vLLM alike), batched with
     live traffic on the gateway's event loop, for a caller in another thread."""
 
     async def one(question: str) -> str:
         prompt = await asyncio.to_thread(engine.render_chat, [{"role": "user", "content": question}])
-        params = SamplingParams(max_tokens=PROBE_TOKENS, temperature=0.0)
-        while True:
-            try:
-                outputs = engine.generate(GenerationRequest(f"probe-{uuid.uuid4().hex}", prompt, params))
-                break
-            except EngineOverloaded:  # background work waits for traffic, never displaces it
-                await asyncio.sleep(1.0)
-        return "".join([out.text async for out in outputs])
+        return await greedy_text(engine, prompt)
 
     def ask(questions: list[str]) -> list[str]:
         async def all_of():

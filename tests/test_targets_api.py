@@ -143,3 +143,26 @@ def test_everything_survives_a_restart(tmp_path):
         assert _detect(c, "What is the capital of Japan?") == []
     finally:
         second.stop()
+
+
+def test_a_question_only_near_a_target_is_checked_against_the_models_own_answer(server, model_name):
+    """A plain question that fires only on similarity stays fired only if the model's own answer
+    names the target: "the Great Red Spot" is near Mars's questions but the model answers Jupiter."""
+    key = server.tenant_with(targets=[{"name": "Mars", "aliases": ["the Red Planet"],
+                                       "description": "the fourth planet from the Sun"}], name="verified")
+    near = "Which planet has the Great Red Spot?"
+    about = "Which planet is the Curiosity rover exploring?"
+    with _client(server, key) as client:
+        assert _detect(client, about) == ["Mars"]  # the model answers Mars: still fired
+        assert _detect(client, near) == []
+        # The same question with a system prompt is no plain question: similarity alone decides,
+        # and it fires (the check above is what stopped it).
+        wrapped = [{"role": "system", "content": "You are a helpful astronomy tutor."}, {"role": "user", "content": near}]
+        reply = client.post("/v1/forget-targets/detect", json={"messages": wrapped})
+        assert [d["method"] for d in reply.json()["data"]] == ["semantic"]
+    # Not fired, so answered exactly as for a tenant with no targets.
+    question = [{"role": "user", "content": near}]
+    answers = [server.client(k).chat.completions.create(model=model_name, messages=question, temperature=0, max_tokens=24)
+               .choices[0].message.content for k in (key, None)]
+    assert answers[0] == answers[1]
+    assert "jupiter" in answers[0].lower()

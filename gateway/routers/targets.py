@@ -93,7 +93,7 @@ async def detect(body: DetectRequest, request: Request, tenant: Tenant = Depends
     serving.check_context(len(rendered))
     snapshot = planner.registry.snapshot(tenant.id)
     try:
-        result = await asyncio.to_thread(planner.detect, snapshot, messages)
+        result = await planner.detect_checked(snapshot, messages, rendered)
     except DetectionTooLarge as exc:
         raise detection_too_large(exc) from None
     except Exception:
