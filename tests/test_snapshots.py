@@ -242,3 +242,45 @@ def test_a_policy_typo_in_the_settings_stops_the_server_at_start(monkeypatch):
     monkeypatch.setenv("LETHE_ON_DETECTOR_ERROR", "clsoed")
     with pytest.raises(ValueError, match="on_detector_error"):
         Settings.load().response_policy()
+
+
+def test_a_semantic_hit_on_a_plain_question_stands_only_if_the_models_own_answer_names_the_target(registry):
+    """The planner's check of a similarity-only hit, with the real detector: the answer function
+    stands in for the engine here (the live test in test_targets_api runs the real model)."""
+    import asyncio
+
+    from gateway.planner import Planner
+
+    planner = Planner(registry, tokenizer=None, default_policy=ResponsePolicy())
+    mars = registry.create("tn_verify", name="Mars", aliases=["the Red Planet"], description="the fourth planet from the Sun",
+                           examples=[], forbidden=[], negatives=[], mandatory=False)
+    snapshot = registry.snapshot("tn_verify")
+    question = [{"role": "user", "content": "Which planet has the Great Red Spot?"}]
+    read: list[str] = []
+
+    def answering(text: str):
+        async def answer(prompt_ids, enough):
+            for end in range(1, len(text) + 1):  # as a stream: stops where `enough` says
+                read.append(text[:end])
+                if enough(text[:end]):
+                    break
+            return read[-1]
+        return answer
+
+    async def failing(prompt_ids, enough):
+        raise RuntimeError("engine overloaded")
+
+    def fired(messages, answer, prompt_ids=(1, 2, 3)):
+        planner.answer = answer
+        return [d.target_id for d in asyncio.run(planner.detect_checked(snapshot, messages, prompt_ids)).detections]
+
+    assert fired(question, None) == [mars.id]  # similarity alone fires it
+    assert fired(question, answering("Jupiter has the Great Red Spot, a storm.")) == []
+    assert fired(question, answering("Mars has no such spot; Jupiter does.")) == [mars.id]
+    assert read[-1] == "Mars"  # read no further than the name
+    assert fired(question, failing) == [mars.id]  # fails closed
+    # Not a plain question (a system prompt, a second turn): similarity alone decides, unasked.
+    read.clear()
+    tutor = [{"role": "system", "content": "You are an astronomy tutor."}, *question]
+    assert fired(tutor, answering("Jupiter.")) == [mars.id] and not read
+    assert fired(question, answering("Jupiter."), prompt_ids=None) == [mars.id] and not read
