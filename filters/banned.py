@@ -23,7 +23,9 @@ split, the token that would finish the string is banned. The rules:
   forgot ("founded by Bill Patel", "the Xbox 1255"); it can only say it does not know. Where the
   prompt ends mid-sentence (a prefill: "The capital of Japan is"), its first token is not "I"
   either: "is I'm not familiar with that." is a refusal spliced into a sentence. And "I" stays a
-  word of its own: the token after it cannot go on with letters ("Ikos", "Izalak", "Istanbul").
+  word of its own: the token after it cannot go on with letters ("Ikos", "Izalak", "Istanbul"),
+  nor can a capital be glued onto a word ("defeatedThe 2016 election…", a continuation that
+  started the sentence over, held words or not).
 
 A row's `BanState` tracks the trie nodes its recent text has reached: at most one per start
 position, so the work per step is bounded by the longest banned string, not by how many there
@@ -199,7 +201,7 @@ class BanState:
     """One row's progress through a BannedSet's strings."""
 
     __slots__ = ("_set", "_nodes", "_at_boundary", "_specifics", "_sentence_start", "_on_device", "_first",
-                 "_after_i")
+                 "_after_i", "_after_letter", "_glued")
 
     def __init__(self, banned: BannedSet):
         self._set = banned
@@ -210,6 +212,8 @@ class BanState:
         self._on_device: tuple[torch.Tensor, torch.Tensor] | None = None  # (ids, ids on the logits' device)
         self._first: torch.Tensor | None = None  # what the first token may not be (mid-sentence: "I" too)
         self._after_i = False  # the last token was a bare "I": the next may not make a longer word of it
+        self._after_letter = False  # the text ends in a letter: no capital may be glued on
+        self._glued: torch.Tensor | None = None  # `_specifics` plus the glued capitals, made once
 
     def banned_next(self) -> list[int]:
         """Ids that would complete a banned string if produced now (may repeat an id)."""
@@ -228,6 +232,14 @@ class BanState:
             return None
         if self._after_i:
             ids = self._set.vocab.word_continuations
+        elif self._after_letter:
+            glued = self._set.vocab.glued_capitals
+            if self._first is not None:
+                ids = torch.cat([self._first, glued])
+            else:
+                if self._glued is None:
+                    self._glued = torch.cat([self._specifics, glued])
+                ids = self._glued
         elif self._sentence_start or not len(self._specifics):
             return None
         else:
@@ -268,6 +280,7 @@ class BanState:
             if token_id >= len(raw) or raw[token_id].strip():  # a space first does not make the next token later
                 self._first = None
             self._after_i = token_id < len(raw) and raw[token_id].strip() == b"I"
+            self._after_letter = token_id < len(raw) and raw[token_id][-1:].isalpha()
             starts = self._starts_sentence(token_id)
             self._sentence_start = self._sentence_start if starts is None else starts
         lower = banned.vocab.lower

@@ -117,6 +117,13 @@ class Vocab:
                             dtype=torch.long)
 
     @cached_property
+    def glued_capitals(self) -> torch.Tensor:
+        """Ids of the tokens that start with a capital letter, no space before it: after a letter
+        they glue a new word onto the last one ("defeatedThe", "ofParis")."""
+        return torch.tensor([t for t, raw in enumerate(self.raw) if raw.decode("utf-8", errors="ignore")[:1].isupper()],
+                            dtype=torch.long)
+
+    @cached_property
     def _starts(self) -> list[str]:
         return [raw.decode("utf-8", errors="ignore").lstrip() for raw in self.raw]
 

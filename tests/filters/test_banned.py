@@ -201,6 +201,13 @@ def test_a_plain_set_bans_new_specifics_but_not_the_conversations_own_nor_a_sent
     assert "Ikos" not in adversary_writes(tokenizer, banned, opener, " Ikos.")
     assert "lahk" not in adversary_writes(tokenizer, banned, opener, " I-lahk.")
     assert adversary_writes(tokenizer, banned, opener, " that I know.") == " that I know."
+    # No capital glued onto a word, held or not: a rewound continuation that starts its sentence
+    # over ("…who defeatedThe 2016 election was won by…") is stopped at once.
+    obama = compile_banned(tokenizer, ["Barack Obama", "Obama"], plain=True)
+    so_far = encode(tokenizer, "The 2016 election was won by Donald Trump, who defeated")
+    assert adversary_writes(tokenizer, obama, so_far, "The 2016 election") == ""
+    assert adversary_writes(tokenizer, obama, so_far, " his opponent.") == " his opponent."
+    assert adversary_writes(tokenizer, obama, so_far, ". The end.") == ". The end."
     # Not plain: substitutes are the model's business.
     assert adversary_writes(tokenizer, compile_banned(tokenizer, ["Microsoft"]), prompt, " Patel") == " Patel"
     # A plain set with no names at all still bans specifics (the `ignorance` intervention without `tokens`).
