@@ -120,8 +120,11 @@ class Planner:
         if not doubtful or self.answer is None or prompt_ids is None or not _plain_question(messages):
             return result
 
+        # A prefill the answer continues is read with it: "…named Harry Pot" + "ter" names him.
+        prefill = messages[-1]["content"] if messages[-1]["role"] == "assistant" else ""
+
         def named(text: str) -> set[str]:
-            return self.registry.detector.named_in(text, snapshot.view, doubtful)
+            return self.registry.detector.named_in(prefill + text, snapshot.view, doubtful)
 
         try:
             answer = await self.answer(prompt_ids, lambda text: named(text) == doubtful)

@@ -279,6 +279,10 @@ def test_a_semantic_hit_on_a_plain_question_stands_only_if_the_models_own_answer
     assert fired(question, answering("Mars has no such spot; Jupiter does.")) == [mars.id]
     assert read[-1] == "Mars"  # read no further than the name
     assert fired(question, failing) == [mars.id]  # fails closed
+    # A prefill the answer continues is read with it: the name across the seam counts.
+    prefilled = [*question, {"role": "assistant", "content": "The planet with it is Ma"}]
+    assert fired(prefilled, None) == [mars.id]
+    assert fired(prefilled, answering("rs, not Jupiter.")) == [mars.id]
     # Not a plain question (a system prompt, a second turn): similarity alone decides, unasked.
     read.clear()
     tutor = [{"role": "system", "content": "You are an astronomy tutor."}, *question]
