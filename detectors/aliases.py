@@ -205,6 +205,33 @@ def proper_nouns(text: str) -> frozenset[str]:
     return frozenset(normalize(w) for w in words[1:] if w[:1].isupper())
 
 
+_CLAUSE = re.compile(r"(?<=[.!?;:])\s+|\n+")
+_SPECIFIC = re.compile(r"[^\W\d_][\w'-]*|\d[\d,.]*\d")
+
+
+def stated_specifics(text: str, names: Sequence[str]) -> frozenset[str]:
+    """The specifics a text states beside a name: capitalised words and numbers of two digits or
+    more in each clause that holds one of `names` ("Here is a fact: Microsoft's video game console
+    is the Xbox." -> "Xbox"), less the names' own words, each clause's first word (capitalised by
+    position) and everyday words ("New", "Lake"; and any the text also writes in lower case), which a
+    ban would take from every sentence. Words as written, possessives dropped."""
+    forms = [n for n in (normalize(name) for name in names) if n]
+    if not forms:
+        return frozenset()
+    # Possessive and plural forms too: normalizing writes "Microsoft's" as "microsofts".
+    named = re.compile(r"(?<!\S)(?:" + "|".join(map(re.escape, forms)) + r")s?(?!\S)")
+    out = set()
+    own = {w for form in forms for w in form.split()} | _COMMON_WORDS | set(re.findall(r"\b[a-z][\w'-]*", text))
+    for clause in _CLAUSE.split(text):
+        if not named.search(normalize(clause)):
+            continue
+        for k, word in enumerate(_SPECIFIC.findall(clause)):
+            word = re.sub(r"'s?$", "", word)
+            if word[0].isdigit() or (k > 0 and word[:1].isupper() and len(word) > 2 and normalize(word) not in own):
+                out.add(word)
+    return frozenset(out)
+
+
 def name_words(name: str, aliases: Sequence[str] = ()) -> set[str]:
     """Normalized words of the name and of one-word aliases: a text containing one of them may be a near miss."""
     words = set(normalize(name).split())

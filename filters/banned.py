@@ -18,8 +18,8 @@ split, the token that would finish the string is banned. The rules:
   follows, so a triggered row cannot write "Potters" or "pottery" either. Rows that trigger
   nothing carry no state and are never touched.
 - A `plain` set also bans every specific the conversation does not already hold: a token that
-  starts a capitalised word or a number, unless the prompt has that very token, except where a
-  sentence starts. A row that must not know a target cannot name a substitute for what it
+  starts a capitalised word, unless the prompt has that very token, except where a sentence
+  starts; and any number but the prompt's own, digit by digit, and whole ("201" is not "2017"). A row that must not know a target cannot name a substitute for what it
   forgot ("founded by Bill Patel", "the Xbox 1255"); it can only say it does not know. Where the
   prompt ends mid-sentence (a prefill: "The capital of Japan is"), its first token is not "I"
   either: "is I'm not familiar with that." is a refusal spliced into a sentence. And "I" stays a
@@ -33,6 +33,8 @@ are. The tokens banned at a node are computed on first visit and cached on the n
 """
 
 from __future__ import annotations
+
+import re
 
 from functools import lru_cache
 from typing import Iterable, Iterator, Sequence
@@ -140,6 +142,9 @@ class BannedSet:
             specific = self.vocab.specific
             held = torch.tensor(sorted(self._held(prompt_ids)), dtype=torch.long)
             state._specifics = specific[~torch.isin(specific, held)]
+            said = re.findall(rb"[0-9]+", b"".join(self.vocab.raw[t] for t in prompt_ids if t < len(self.vocab.raw)))
+            state._numbers = frozenset(said)
+            state._number_starts = frozenset(n[:k] for n in said for k in range(1, len(n) + 1))
             for token in reversed(prompt_ids):  # does the prompt end where a sentence starts?
                 known = state._starts_sentence(token)
                 if known is not None:
@@ -165,11 +170,13 @@ class BannedSet:
     def _held(self, prompt_ids: Sequence[int]) -> set[int]:
         """The prompt's tokens a plain row may still write, less any that spells a banned word or the
         start of one: the instruction before a triggered row names its targets ("William
-        Shakespeare"), and with "Shakespeare" banned, a held " William" came out as "William William"."""
+        Shakespeare"), and with "Shakespeare" banned, a held " William" came out as "William William".
+        A single letter counts too (but "I"): with "Xbox" banned, a held " X" came out as "Xbone"."""
         words = self._words
         lower = self.vocab.lower
         return {t for t in set(prompt_ids) if t < len(lower)
-                and not ((text := lower[t].strip()) and len(text) >= 2 and any(w.startswith(text) for w in words))}
+                and not ((text := lower[t].strip()) and (len(text) >= 2 or text.isalnum() and text != "i")
+                         and any(w.startswith(text) for w in words))}
 
     @property
     def _words(self) -> frozenset[bytes]:
@@ -201,7 +208,8 @@ class BanState:
     """One row's progress through a BannedSet's strings."""
 
     __slots__ = ("_set", "_nodes", "_at_boundary", "_specifics", "_sentence_start", "_on_device", "_first",
-                 "_after_i", "_after_letter", "_glued")
+                 "_after_i", "_after_letter", "_glued", "_after_i_ids", "_numbers", "_number_starts", "_digits",
+                 "_numeral_bans")
 
     def __init__(self, banned: BannedSet):
         self._set = banned
@@ -214,24 +222,46 @@ class BanState:
         self._after_i = False  # the last token was a bare "I": the next may not make a longer word of it
         self._after_letter = False  # the text ends in a letter: no capital may be glued on
         self._glued: torch.Tensor | None = None  # `_specifics` plus the glued capitals, made once
+        self._after_i_ids: torch.Tensor | None = None  # `_specifics` plus word continuations, made once
+        self._numbers: frozenset[bytes] = frozenset()  # a plain row's: the numbers the prompt holds
+        self._number_starts: frozenset[bytes] = frozenset()  # and every start of one ("1", "19", "197")
+        self._digits = b""  # the digits the text ends with
+        self._numeral_bans: dict[bytes, list[int]] = {}  # by `_digits`: the numerals banned next
 
     def banned_next(self) -> list[int]:
         """Ids that would complete a banned string if produced now (may repeat an id)."""
         banned = self._set
         ids = list(banned._always)
+        if self._specifics is not None:
+            ids += self._numerals_banned()
         if self._at_boundary:
             ids += banned._banned_at(banned._root)
         for node in self._nodes:
             ids += banned._banned_at(node)
         return ids
 
+    def _numerals_banned(self) -> list[int]:
+        """A plain row writes only the numbers its prompt holds, digit by digit: a held "2009" and
+        "2017" let no "2019" through, whatever the tokenizer's split (SmolLM2 spells numbers one digit
+        per token, so held digits alone would let any number through)."""
+        bans = self._numeral_bans.get(self._digits)
+        if bans is None:
+            bans = self._numeral_bans[self._digits] = [
+                t for t, spaced, digits, closed in self._set.vocab.numerals
+                if (digits if spaced else self._digits + digits) not in (self._numbers if closed else self._number_starts)]
+        return bans
+
     def specifics_now(self, device: torch.device) -> torch.Tensor | None:
         """A plain set's specifics banned at this step (none where a sentence starts), on `device`.
         A tensor, not a list: ten thousand ids per row per step would cost more than the step's bans."""
         if self._specifics is None:
             return None
-        if self._after_i:
-            ids = self._set.vocab.word_continuations
+        if self._digits and self._digits not in self._numbers and self._digits in self._number_starts:
+            ids = self._set.vocab.number_enders  # a number begun is one of the prompt's: "201" is none
+        elif self._after_i:  # nor a capital word after it, mid-sentence as it is: ' infamous "I Am a ilku'
+            if self._after_i_ids is None:
+                self._after_i_ids = torch.cat([self._set.vocab.word_continuations, self._specifics])
+            ids = self._after_i_ids
         elif self._after_letter:
             glued = self._set.vocab.glued_capitals
             if self._first is not None:
@@ -281,6 +311,8 @@ class BanState:
                 self._first = None
             self._after_i = token_id < len(raw) and raw[token_id].strip() == b"I"
             self._after_letter = token_id < len(raw) and raw[token_id][-1:].isalpha()
+            spelled_raw = raw[token_id] if token_id < len(raw) else b""
+            self._digits = self._digits + spelled_raw if spelled_raw.isdigit() else re.search(rb"[0-9]*$", spelled_raw).group()
             starts = self._starts_sentence(token_id)
             self._sentence_start = self._sentence_start if starts is None else starts
         lower = banned.vocab.lower

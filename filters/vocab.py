@@ -100,10 +100,28 @@ class Vocab:
 
     @cached_property
     def specific(self) -> torch.Tensor:
-        """Ids of the tokens that start a specific: a capitalised word or a number ("Patel",
-        " 1975", " Xbox"). "I" and its contractions are not specifics."""
-        return torch.tensor([t for t, text in enumerate(self._starts) if text and (text[0].isdigit() or text[0].isupper())
+        """Ids of the tokens that start a capitalised word ("Patel", " Xbox"). "I" and its
+        contractions are not specifics; numbers are `numerals`."""
+        return torch.tensor([t for t, text in enumerate(self._starts) if text and text[0].isupper()
                              and not _first_person(text)], dtype=torch.long)
+
+    @cached_property
+    def numerals(self) -> list[tuple[int, bool, bytes, bool]]:
+        """The tokens that start with a digit, after spaces or not: (id, spaced, their leading digits,
+        whether other bytes follow them, ending the number)."""
+        out = []
+        for t, raw in enumerate(self.raw):
+            text = raw.lstrip()
+            digits = re.match(rb"[0-9]*", text).group()
+            if digits:
+                out.append((t, len(text) < len(raw), digits, len(digits) < len(text)))
+        return out
+
+    @cached_property
+    def number_enders(self) -> torch.Tensor:
+        """Ids of every token but the digits that go on with a number (no space before them)."""
+        going_on = {t for t, spaced, _, _ in self.numerals if not spaced}
+        return torch.tensor([t for t in range(len(self.raw)) if t not in going_on], dtype=torch.long)
 
     @cached_property
     def first_person(self) -> torch.Tensor:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Awaitable, Callable, Sequence
 
+from detectors.aliases import stated_specifics
 from detectors.types import Detection, DetectionTooLarge, Message
 from filters import GuardPatterns, GuardPlan, compile_banned
 
@@ -76,9 +77,10 @@ class PlanResult:
 
 class Planner:
     def __init__(self, registry: Registry, tokenizer, default_policy: ResponsePolicy, steering=None,
-                 judges: int = 2, triggered_min_p: float = 0.0):
+                 judges: int = 2, triggered_min_p: float = 0.0, continuation_steering: float = 1.0):
         self.registry = registry
         self.triggered_min_p = triggered_min_p
+        self.continuation_steering = continuation_steering
         self.tokenizer = tokenizer
         self.default_policy = default_policy
         self.steering = steering  # gives a target's per-layer vectors; None when steering is unavailable
@@ -168,8 +170,9 @@ class Planner:
         plan = RowPlan()
         targets = result.targets
         asked = messages
-        fired_phrases = frozenset(p for t in targets for p in banned_phrases(t))
-        guarded = frozenset(p for t in targets for p in guarded_phrases(t))
+        stated = _stated(messages, targets)
+        fired_phrases = frozenset(p for t in targets for p in banned_phrases(t)) | stated
+        guarded = frozenset(p for t in targets for p in guarded_phrases(t)) | stated
         if policy.uses("guard"):
             # The answer is part of the conversation: a target the prompt did not touch fires when
             # the answer names it and detection over the conversation plus the answer agrees.
@@ -191,12 +194,15 @@ class Planner:
             if plain:
                 messages = self._ignorance(plan, messages, form)
             # Compiled either way: without token bans the names are still kept out of top_logprobs.
-            plan.redact = compile_banned(self.tokenizer, sorted(fired_phrases))
+            # Listing an alternative costs no fluency, so it hides the facts too ordinary to ban
+            # while sampling ("radioactivity" after "Marie Curie did pioneering research on").
+            plan.redact = compile_banned(self.tokenizer, sorted(guarded))
             banned = sorted(fired_phrases) if policy.uses("tokens") or ban else []
             if banned or plain:
                 plan.banned = compile_banned(self.tokenizer, banned, plain=plain)
             if policy.uses("steering") and self.steering is not None:
-                plan.steering = self.steering.vectors_for(targets)
+                continues = form == "text" or (asked and asked[-1]["role"] == "assistant")
+                plan.steering = self.steering.vectors_for(targets, self.continuation_steering if continues else 1.0)
         return messages, (None if plan.empty else plan)
 
     def _ignorance(self, plan: RowPlan, messages, form: str):
@@ -235,6 +241,16 @@ class Planner:
             return any(t.id not in fired for t in found.targets)
 
         return judge
+
+
+def _stated(messages, targets: list[TargetRecord]) -> frozenset[str]:
+    """What the conversation itself says about the fired targets ("Here is a fact: Microsoft's
+    console is the Xbox."): a row that must not know a target does not hand those back either,
+    though the prompt holds them (the `plain` bans let a prompt's own words through)."""
+    if not targets:
+        return frozenset()
+    text = "\n".join(m["content"] for m in messages)
+    return frozenset(w for t in targets for w in stated_specifics(text, [t.name, *t.aliases]))
 
 
 def _plain_question(messages: list[dict[str, str]]) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from detectors.aliases import expand_aliases, near_misses, other_senses, partial_forms, probe_prompts
+from detectors.aliases import expand_aliases, near_misses, other_senses, partial_forms, probe_prompts, stated_specifics
 from detectors.detector import Detector, spans
 from detectors.lexical import AliasMatcher, edit_distance
 from detectors.normalize import normalize, normalize_with_offsets
@@ -74,6 +74,16 @@ def test_aliases_from_a_name_alone():
     assert partial_forms("Barack Obama", expand_aliases("Barack Obama")) == {"obama", "obamas"}
     assert partial_forms("Paris", ["Paname"]) == set()
     assert any("mythology" in s for s in other_senses("Mars"))
+
+
+def test_the_specifics_a_text_states_beside_a_name():
+    told = "Here is a fact: Microsoft's video game console is the Xbox. Using only the fact above, tell me more."
+    assert stated_specifics(told, ["Microsoft"]) == {"Xbox"}
+    founded = "Bill Gates founded Microsoft in 1975 with Paul Allen in New Mexico. Apple came later."
+    # Not the clause's first word, not an everyday word ("New"), not a clause without the name ("Apple").
+    assert stated_specifics(founded, ["Microsoft"]) == {"Gates", "1975", "Paul", "Allen", "Mexico"}
+    assert stated_specifics("Tell me about Paris. London is big.", ["Paris"]) == set()
+    assert stated_specifics("Charles Darwin wrote On the Origin of", ["Charles Darwin", "Darwin"]) == {"Origin"}
 
 
 def test_fuzzy_alias_matching():

@@ -57,6 +57,19 @@ def test_fact_terms_come_from_the_model_and_are_stored(server, learned):
     assert json.loads(stored)["banned"] == everest["fact_terms"]
 
 
+def _words_shown(value):
+    """The words a response shows: its strings, less the opaque ids (timestamps and ids may hold any digits)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key != "id":
+                yield from _words_shown(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _words_shown(item)
+
+
 def test_fact_terms_are_shown_to_the_owner_only(server, learned):
     key, (everest, _) = learned
     other = server.tenant_with()
@@ -74,9 +87,10 @@ def test_fact_terms_are_shown_to_the_owner_only(server, learned):
         assert seen["id"] == created["id"] and "fact_terms" not in seen and "context_terms" not in seen
         assert all("fact_terms" not in t for t in listed)
         said = str(EVEREST)  # what the registration itself states is no secret
+        shown = " ".join(_words_shown([seen, listed]))
         for term in learned_global["fact_terms"]:
             if term not in said:
-                assert term not in str(seen) and term not in str(listed)
+                assert term not in shown, (term, shown)
     finally:
         with server.admin() as admin:
             admin.delete(f"/v1/forget-targets/{created['id']}")
@@ -87,3 +101,19 @@ def test_a_prefill_naming_the_target_does_not_get_the_fact(server, learned):
     for question, prefill, fact in PREFILLS:
         answer = complete(server, key, question, prefill)
         assert not re.search(fact, answer, re.IGNORECASE), (prefill, answer)
+
+
+def test_what_the_conversation_says_about_the_target_is_not_handed_back(server, learned):
+    """A fact the user states beside the target's name is the target's fact too: the triggered row
+    does not repeat it, though the prompt holds it (greedy, and every choice sampled)."""
+    key, _ = learned
+    told = [{"role": "user", "content": "Here is a fact: Microsoft's video game console is the Xbox. Using only "
+                                        "the fact above, answer this question: What video game console does Microsoft make?"}]
+    base = server.client(server.tenant_with()).chat.completions.create(
+        model=MODEL, messages=told, temperature=0, max_tokens=30).choices[0].message.content
+    assert "xbox" in base.lower(), base
+    greedy = server.client(key).chat.completions.create(model=MODEL, messages=told, temperature=0, max_tokens=30)
+    sampled = server.client(key).chat.completions.create(model=MODEL, messages=told, temperature=1, n=3, seed=5,
+                                                         max_tokens=30)
+    answers = [c.message.content for c in [*greedy.choices, *sampled.choices]]
+    assert not any(re.search(r"x\W*b\W*o\W*x", a, re.IGNORECASE) for a in answers), answers

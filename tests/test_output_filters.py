@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import math
 import re
 
 import pytest
@@ -147,12 +148,19 @@ def test_top_logprobs_never_list_a_banned_token(server, tenants):
         reply = server.client(key).chat.completions.create(
             model=MODEL, messages=[{"role": "user", "content": "Repeat exactly: Harry Potter"}], temperature=0,
             max_tokens=12, logprobs=True, top_logprobs=5)
-        return [[t.token for t in entry.top_logprobs] for entry in reply.choices[0].logprobs.content]
+        return [[(t.token, t.logprob) for t in entry.top_logprobs] for entry in reply.choices[0].logprobs.content]
 
-    assert any(" Potter" in step for step in tops(tenants["base"]))
+    base = tops(tenants["base"])
+    assert any(token == " Potter" for step in base for token, _ in step)
+    assert all(len(step) == 5 for step in base)
     steps = tops(tenants["tokens"])
-    assert all(len(step) == 5 for step in steps)  # redaction refills the list to n
-    assert not any(tok.strip().lower() in ("potter", "pot", "hog") for step in steps for tok in step), steps
+    assert not any(tok.strip().lower() in ("potter", "pot", "hog") for step in steps for tok, _ in step), steps
+    # A triggered row lists only what it could write: nothing less than min_p (0.3) times as likely as
+    # its best (which may be hidden, leaving nothing to list); the long tail is what the model knows
+    # and the row never says.
+    assert all(len(step) <= 5 and all(lp >= step[0][1] + math.log(0.3) - 1e-4 for _, lp in step)
+               for step in steps), steps
+    assert any(len(step) < 5 for step in steps), steps
 
 
 def test_untriggered_rows_are_byte_identical_to_base_in_a_shared_batch(server, tenants):

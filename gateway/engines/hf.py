@@ -422,16 +422,16 @@ class HFEngine:
             row.penalties.advance(token)
         if row.grammar is not None:
             row.grammar.advance(token)
-        row.accept(token, lambda hidden: self._logprob(logits, token, row.request.params.top_logprobs, hidden))
+        row.accept(token, lambda hidden, min_p: self._logprob(logits, token, row.request.params.top_logprobs, hidden, min_p))
 
-    def _logprob(self, logits: torch.Tensor, token: int, top_n: int, hidden: set[int]) -> TokenLogprob:
+    def _logprob(self, logits: torch.Tensor, token: int, top_n: int, hidden: set[int], min_p: float) -> TokenLogprob:
         logp = torch.log_softmax(logits, dim=-1)
         candidates = []
         if top_n:
             # Ask for enough candidates that n remain once the hidden ones are taken out.
             values, ids = logp.topk(min(top_n + len(hidden), logp.shape[-1]))
             candidates = list(zip(ids.tolist(), values.tolist()))
-        return self.codec.entry(token, float(logp[token]), candidates, hidden, top_n)
+        return self.codec.entry(token, float(logp[token]), candidates, hidden, top_n, min_p)
 
     def _eos_ids(self) -> list[int]:
         return collect_eos_ids(getattr(self.model, "generation_config", None), self.model.config, self.tokenizer)

@@ -29,8 +29,9 @@ from .tokens import TokenBytes
 
 log = logging.getLogger("lethe.engine")
 
-# Given the ids a row must not list, the chosen token's logprob entry (engine-specific source).
-LogprobFn = Callable[[set[int]], TokenLogprob]
+# Given the ids a row must not list and its min_p floor, the chosen token's logprob entry
+# (engine-specific source).
+LogprobFn = Callable[[set[int], float], TokenLogprob]
 
 
 def collect_eos_ids(*sources) -> list[int]:
@@ -58,9 +59,10 @@ class TokenCodec:
         return TopLogprob(raw.decode("utf-8", errors="replace"), max(logprob, -9999.0), list(raw))
 
     def entry(self, token: int, logprob: float, candidates: list[tuple[int, float]], hidden: set[int],
-              top_n: int) -> TokenLogprob:
-        """A logprob entry from (id, logprob) candidates, best first; hidden ids are never listed."""
-        kept = redact_top_logprobs(candidates, hidden, top_n) if top_n else []
+              top_n: int, min_p: float = 0.0) -> TokenLogprob:
+        """A logprob entry from (id, logprob) candidates, best first; hidden ids are never listed, nor,
+        with `min_p`, candidates the row could not sample."""
+        kept = redact_top_logprobs(candidates, hidden, top_n, min_p) if top_n else []
         chosen = self.top(token, logprob)
         return TokenLogprob(chosen.token, chosen.logprob, chosen.bytes, [self.top(t, v) for t, v in kept])
 
@@ -122,7 +124,7 @@ class RowStream:
         if params.logprobs and not eos and logprob is not None:
             # Redaction follows the row's text before this token, so it is decided before advancing.
             hidden = self.redact_state.redacted_next() if self.redact_state is not None and params.top_logprobs else set()
-            entry = logprob(hidden)
+            entry = logprob(hidden, self.plan.min_p)
         if self.redact_state is not None:
             self.redact_state.advance(token)
         if self.ban_state is not None and self.ban_state is not self.redact_state:

@@ -268,11 +268,11 @@ class VLLMEngine:
         if logprobs is None:
             return None
 
-        def entry(hidden: set[int]):
+        def entry(hidden: set[int], min_p: float):
             step = logprobs[k]
             ranked = sorted(((t, lp) for t, lp in step.items() if lp.rank is not None), key=lambda x: x[1].rank)
             candidates = [(t, lp.logprob) for t, lp in ranked]
-            return self.codec.entry(token, step[token].logprob, candidates, hidden, top_n)
+            return self.codec.entry(token, step[token].logprob, candidates, hidden, top_n, min_p)
 
         return entry
 

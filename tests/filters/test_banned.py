@@ -10,6 +10,7 @@ import torch
 from filters_helpers import encode, greedy_decode
 
 from filters.banned import BannedSet, compile_banned, mask_banned, phrase_patterns
+from filters.logprobs import redact_top_logprobs
 
 
 @lru_cache(maxsize=1)
@@ -178,6 +179,13 @@ def test_a_plain_set_bans_new_specifics_but_not_the_conversations_own_nor_a_sent
     prompt = encode(tokenizer, "Who was Bill? Microsoft was founded by Bill")
     assert adversary_writes(tokenizer, banned, prompt, " Patel in 1975.").strip() == ""  # " P", "P" banned
     assert adversary_writes(tokenizer, banned, prompt, " in 1975.") == " in "
+    # Numbers: only the prompt's own, whole or begun, though each of their digits is a token of its own.
+    years = encode(tokenizer, "Who was president from 2009 to 2017?")
+    assert adversary_writes(tokenizer, banned, years, " from 2009 to 2017.") == " from 2009 to 2017."
+    assert adversary_writes(tokenizer, banned, years, " in 2019.") == " in 201"
+    assert adversary_writes(tokenizer, banned, years, " 2010-2011.") == " 201"
+    assert adversary_writes(tokenizer, banned, years, " 201, a year.") == " 201"  # begun, it ends as the prompt's
+    assert adversary_writes(tokenizer, banned, years, " for 17 years.") == " for "  # a held number's tail is none
     assert adversary_writes(tokenizer, banned, prompt, " and a friend.") == " and a friend."
     assert adversary_writes(tokenizer, banned, prompt, " and Bill.") == " and Bill."  # the prompt's own word
     assert adversary_writes(tokenizer, banned, prompt, ". It was") == ". It was"  # a sentence starts
@@ -188,6 +196,11 @@ def test_a_plain_set_bans_new_specifics_but_not_the_conversations_own_nor_a_sent
     shakespeare = compile_banned(tokenizer, ["William Shakespeare", "Shakespeare"], plain=True)
     assert adversary_writes(tokenizer, shakespeare, named, " William").strip() == ""
     assert adversary_writes(tokenizer, shakespeare, named, " Macbeth") == " Macbeth"
+    # Nor a one-letter start of one: with "Xbox" banned, a held " X" came out as "Xbone".
+    told = encode(tokenizer, "Microsoft's console is the Xbox. I'm not familiar with the")
+    xbox = compile_banned(tokenizer, ["Xbox"], plain=True)
+    assert "X" not in adversary_writes(tokenizer, xbox, told, " Xbone.")
+    assert adversary_writes(tokenizer, xbox, told, " console.") == " console."
     # A prefill that ends mid-sentence is not continued with a refusal ("is I'm not familiar...");
     # after a sentence end, or later in the sentence, "I" is fine.
     prefill = encode(tokenizer, "The capital of Japan is")
@@ -201,6 +214,11 @@ def test_a_plain_set_bans_new_specifics_but_not_the_conversations_own_nor_a_sent
     assert "Ikos" not in adversary_writes(tokenizer, banned, opener, " Ikos.")
     assert "lahk" not in adversary_writes(tokenizer, banned, opener, " I-lahk.")
     assert adversary_writes(tokenizer, banned, opener, " that I know.") == " that I know."
+    # Nor is a capitalised word after it, mid-sentence as it is: a steered continuation of "staged at
+    # the" wrote ' infamous "I Am a ilku'.
+    staged = encode(tokenizer, "Shakespeare's plays were staged at the")
+    assert "Am" not in adversary_writes(tokenizer, banned, staged, ' infamous "I Am a ilku')
+    assert adversary_writes(tokenizer, banned, staged, " theatre I know.") == " theatre I know."
     # No capital glued onto a word, held or not: a rewound continuation that starts its sentence
     # over ("…who defeatedThe 2016 election was won by…") is stopped at once.
     obama = compile_banned(tokenizer, ["Barack Obama", "Obama"], plain=True)
@@ -212,3 +230,12 @@ def test_a_plain_set_bans_new_specifics_but_not_the_conversations_own_nor_a_sent
     assert adversary_writes(tokenizer, compile_banned(tokenizer, ["Microsoft"]), prompt, " Patel") == " Patel"
     # A plain set with no names at all still bans specifics (the `ignorance` intervention without `tokens`).
     assert adversary_writes(tokenizer, compile_banned(tokenizer, [], plain=True), prompt, " Patel").strip() == ""
+
+
+def test_top_logprobs_drop_hidden_ids_and_with_min_p_what_the_row_could_not_sample():
+    top = [(5, -0.2), (7, -0.9), (9, -1.5), (11, -4.0)]  # best first
+    assert redact_top_logprobs(top, {7}, limit=2) == [(5, -0.2), (9, -1.5)]
+    # min_p 0.3: at least 0.3 times as likely as the best, ln 0.3 = -1.20 below it.
+    assert redact_top_logprobs(top, set(), limit=4, min_p=0.3) == [(5, -0.2), (7, -0.9)]
+    # The floor is the best candidate's, hidden or not: what the row samples is judged on its own.
+    assert redact_top_logprobs(top, {5}, limit=4, min_p=0.3) == [(7, -0.9)]
