@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None, engine: HFEngine | None = None)
         if not settings.steering:
             log.warning("steering is off (steering: false): triggered rows get every other intervention")
         planner = Planner(registry, engine.tokenizer, default_policy, steering,
-                          triggered_min_p=settings.triggered_min_p, continuation_steering=settings.continuation_steering)
+                          triggered_min_p=settings.triggered_min_p)
         app.state.engine, app.state.store, app.state.registry, app.state.planner = engine, store, registry, planner
         app.state.steering = steering
         app.state.serving = Serving(engine, settings, metrics, planner)

@@ -52,10 +52,6 @@ class Settings:
     # to the likeliest (vLLM's min_p; the client's own, if higher, stands). Steering flattens the
     # distribution, and plain sampling from its tail is word salad (bench/steering_sweep.py).
     triggered_min_p: float = 0.3
-    # Steering strength on a continuation of the client's own text (a raw completion, an assistant
-    # prefill), relative to a chat answer's. A chat answer is steered toward "I'm not familiar...",
-    # which cannot be written after "were staged at the": there full strength is word salad.
-    continuation_steering: float = 1.0
     # A plain question that fires a target only semantically (no name in it) is first answered by
     # the served model itself, greedily and unseen; the target stays fired only if that answer names
     # it ("Which planet has the Great Red Spot?" -> Jupiter: not Mars). README "Detection".

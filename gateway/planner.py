@@ -77,10 +77,9 @@ class PlanResult:
 
 class Planner:
     def __init__(self, registry: Registry, tokenizer, default_policy: ResponsePolicy, steering=None,
-                 judges: int = 2, triggered_min_p: float = 0.0, continuation_steering: float = 1.0):
+                 judges: int = 2, triggered_min_p: float = 0.0):
         self.registry = registry
         self.triggered_min_p = triggered_min_p
-        self.continuation_steering = continuation_steering
         self.tokenizer = tokenizer
         self.default_policy = default_policy
         self.steering = steering  # gives a target's per-layer vectors; None when steering is unavailable
@@ -201,8 +200,7 @@ class Planner:
             if banned or plain:
                 plan.banned = compile_banned(self.tokenizer, banned, plain=plain)
             if policy.uses("steering") and self.steering is not None:
-                continues = form == "text" or (asked and asked[-1]["role"] == "assistant")
-                plan.steering = self.steering.vectors_for(targets, self.continuation_steering if continues else 1.0)
+                plan.steering = self.steering.vectors_for(targets)
         return messages, (None if plan.empty else plan)
 
     def _ignorance(self, plan: RowPlan, messages, form: str):

@@ -161,10 +161,9 @@ class SteeringVectorStore:
         self.registry.set_status(target.id, "pending")
         self._queue.put(target.id)
 
-    def vectors_for(self, targets: list[TargetRecord], strength: float = 1.0) -> dict:
-        """The row plan's `{layer: vector}` for the fired targets that have vectors, at `strength`
-        times their scale; queues the rest."""
-        if not self.enabled or strength <= 0.0:
+    def vectors_for(self, targets: list[TargetRecord]) -> dict:
+        """The row plan's `{layer: vector}` for the fired targets that have vectors; queues the rest."""
+        if not self.enabled:
             return {}
         ready = []
         for target in targets:
@@ -172,7 +171,7 @@ class SteeringVectorStore:
             if vectors is None:
                 self.request(target)
             else:
-                ready.append(vectors.plan(self.device, self.dtype, scale=vectors.scale * strength))
+                ready.append(vectors.plan(self.device, self.dtype))
         return combine(ready) if ready else {}
 
     def forget(self, target_id: str) -> None:
