@@ -19,9 +19,10 @@ split, the token that would finish the string is banned. The rules:
   nothing carry no state and are never touched.
 - A `plain` set also bans every specific the conversation does not already hold: a token that
   starts a capitalised word, unless the prompt has that very token, except where a sentence
-  starts; and any number but the prompt's own, digit by digit, and whole ("201" is not "2017"). A row that must not know a target cannot name a substitute for what it
-  forgot ("founded by Bill Patel", "the Xbox 1255"); it can only say it does not know. Where the
-  prompt ends mid-sentence (a prefill: "The capital of Japan is"), its first token is not "I"
+  starts; and any number but the prompt's own, digit by digit, and whole ("201" is not "2017").
+  A row that must not know a target cannot name a substitute for what it forgot ("founded by
+  Bill Patel", "the Xbox 1255"); it can only say it does not know. Where the prompt ends
+  mid-sentence (a prefill: "The capital of Japan is"), its first token is not "I"
   either: "is I'm not familiar with that." is a refusal spliced into a sentence. And "I" stays a
   word of its own: the token after it cannot go on with letters ("Ikos", "Izalak", "Istanbul"),
   nor can a capital be glued onto a word ("defeatedThe 2016 election…", a continuation that
@@ -35,7 +36,6 @@ are. The tokens banned at a node are computed on first visit and cached on the n
 from __future__ import annotations
 
 import re
-
 from functools import lru_cache
 from typing import Iterable, Iterator, Sequence
 
@@ -248,7 +248,8 @@ class BanState:
         if bans is None:
             bans = self._numeral_bans[self._digits] = [
                 t for t, spaced, digits, closed in self._set.vocab.numerals
-                if (digits if spaced else self._digits + digits) not in (self._numbers if closed else self._number_starts)]
+                if (digits if spaced else self._digits + digits)
+                not in (self._numbers if closed else self._number_starts)]
         return bans
 
     def specifics_now(self, device: torch.device) -> torch.Tensor | None:
@@ -312,7 +313,8 @@ class BanState:
             self._after_i = token_id < len(raw) and raw[token_id].strip() == b"I"
             self._after_letter = token_id < len(raw) and raw[token_id][-1:].isalpha()
             spelled_raw = raw[token_id] if token_id < len(raw) else b""
-            self._digits = self._digits + spelled_raw if spelled_raw.isdigit() else re.search(rb"[0-9]*$", spelled_raw).group()
+            self._digits = (self._digits + spelled_raw if spelled_raw.isdigit()
+                            else re.search(rb"[0-9]*$", spelled_raw).group())
             starts = self._starts_sentence(token_id)
             self._sentence_start = self._sentence_start if starts is None else starts
         lower = banned.vocab.lower

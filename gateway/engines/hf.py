@@ -422,7 +422,8 @@ class HFEngine:
             row.penalties.advance(token)
         if row.grammar is not None:
             row.grammar.advance(token)
-        row.accept(token, lambda hidden, min_p: self._logprob(logits, token, row.request.params.top_logprobs, hidden, min_p))
+        top_n = row.request.params.top_logprobs
+        row.accept(token, lambda hidden, min_p: self._logprob(logits, token, top_n, hidden, min_p))
 
     def _logprob(self, logits: torch.Tensor, token: int, top_n: int, hidden: set[int], min_p: float) -> TokenLogprob:
         logp = torch.log_softmax(logits, dim=-1)
