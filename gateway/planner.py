@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache, partial
@@ -114,9 +115,12 @@ class Planner:
     async def _verified(self, snapshot: Snapshot, messages, result: PlanResult,
                         prompt_ids: Sequence[int] | None) -> PlanResult:
         """Drops a semantic detection of a plain question when the served model's own greedy
-        answer does not name the target. Similarity finds what a question is near ("Which planet
-        has the Great Red Spot?" is near Mars's questions), not what it is about; the model's answer
-        says that (Jupiter). It fails closed: any error keeps the detection."""
+        answer neither names the target nor states one of its fact terms. Similarity finds what a
+        question is near ("Which planet has the Great Red Spot?" is near Mars's questions), not what
+        it is about; the model's answer says that (Jupiter). A question that describes the target
+        is answered without its name, but with its facts ("Into which ocean does the largest river
+        in South America flow?" -> "the Atlantic Ocean", a fact term of the Amazon River). It fails
+        closed: any error keeps the detection."""
         doubtful = {d.target_id for d in result.detections if d.method == "semantic"}
         if not doubtful or self.answer is None or prompt_ids is None or not _plain_question(messages):
             return result
@@ -124,8 +128,12 @@ class Planner:
         # A prefill the answer continues is read with it: "…named Harry Pot" + "ter" names him.
         prefill = messages[-1]["content"] if messages[-1]["role"] == "assistant" else ""
 
+        facts = {t: _words_pattern(record.knowledge.banned) for t in doubtful
+                 if (record := snapshot.record(t)) is not None and record.knowledge and record.knowledge.banned}
+
         def named(text: str) -> set[str]:
-            return self.registry.detector.named_in(prefill + text, snapshot.view, doubtful)
+            said = self.registry.detector.named_in(prefill + text, snapshot.view, doubtful)
+            return said | {t for t, pattern in facts.items() if pattern.search(prefill + text)}
 
         try:
             answer = await self.answer(prompt_ids, lambda text: named(text) == doubtful)
@@ -249,6 +257,11 @@ def _stated(messages, targets: list[TargetRecord]) -> frozenset[str]:
         return frozenset()
     text = "\n".join(m["content"] for m in messages)
     return frozenset(w for t in targets for w in stated_specifics(text, [t.name, *t.aliases]))
+
+
+def _words_pattern(words: Sequence[str]) -> re.Pattern:
+    """Any of these words or phrases, whole, as written (fact terms are names and numbers)."""
+    return re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(words, key=len, reverse=True))) + r")(?!\w)")
 
 
 def _plain_question(messages: list[dict[str, str]]) -> bool:

@@ -288,3 +288,13 @@ def test_a_semantic_hit_on_a_plain_question_stands_only_if_the_models_own_answer
     tutor = [{"role": "system", "content": "You are an astronomy tutor."}, *question]
     assert fired(tutor, answering("Jupiter.")) == [mars.id] and not read
     assert fired(question, answering("Jupiter."), prompt_ids=None) == [mars.id] and not read
+    # An answer that states one of the target's fact terms is about it too, named or not (a question
+    # that describes the target is answered with its facts: "…flows into the Atlantic Ocean").
+    from steering.knowledge import FactTerms
+
+    assert registry.set_knowledge(mars, "a-model", FactTerms(banned=("Olympus Mons", "Phobos")))
+    snapshot = registry.snapshot("tn_verify")
+    assert fired(question, answering("It is the planet of Olympus Mons, the tallest volcano.")) == [mars.id]
+    assert read[-1].endswith("Olympus Mons")  # read no further than the fact
+    assert fired(question, answering("Jupiter has the Great Red Spot, a storm.")) == []
+    assert fired(question, answering("Olympus alone is a mountain in Greece.")) == []  # the whole term
