@@ -57,6 +57,8 @@ class GuardPatterns:
     and its small, often rebuilt one)."""
 
     def __init__(self, patterns: Sequence[str]):
+        self.phrases = tuple(patterns)  # as given, for whoever needs them otherwise (token bans)
+        self.parts: tuple[GuardPatterns, ...] = (self,)  # the sets compiled on their own it joins
         self.compact = frozenset(c for c in (normalize(p).replace(" ", "") for p in patterns) if c)
         self.longest = max(map(len, self.compact), default=0)
         automaton = ahocorasick.Automaton()
@@ -70,7 +72,10 @@ class GuardPatterns:
     def combine(cls, parts: Sequence[GuardPatterns]) -> GuardPatterns:
         joined = cls.__new__(cls)
         parts = [p for p in parts if p]
-        joined.compact = parts[0].compact if len(parts) == 1 else None  # not materialized for a union
+        # Neither is materialized for a union: read `parts`.
+        joined.compact = parts[0].compact if len(parts) == 1 else None
+        joined.phrases = parts[0].phrases if len(parts) == 1 else None
+        joined.parts = tuple(q for p in parts for q in p.parts)
         joined.longest = max((p.longest for p in parts), default=0)
         joined._automata = tuple(a for p in parts for a in p._automata)
         return joined

@@ -70,6 +70,12 @@ def _guard_patterns(phrases: frozenset[str]) -> GuardPatterns:
     return GuardPatterns(sorted(phrases))
 
 
+@lru_cache(maxsize=16)
+def _watched_redaction(tokenizer, parts: tuple[GuardPatterns, ...]):
+    # Keyed by the compiled layers themselves: it is compiled again only once a layer changes.
+    return compile_banned(tokenizer, sorted({p for part in parts for p in part.phrases}))
+
+
 @dataclass(frozen=True)
 class PlanResult:
     detections: list[Detection]
@@ -146,11 +152,13 @@ class Planner:
             return result
         return PlanResult(kept, [snapshot.record(d.target_id) for d in kept])
 
-    async def plan(self, tenant, messages, form: str = "chat", prompt_ids: Sequence[int] | None = None):
+    async def plan(self, tenant, messages, form: str = "chat", prompt_ids: Sequence[int] | None = None,
+                   listing: bool = False):
         """`form`: what the answer is, for the `ignorance` intervention: "chat" (free text in a
         chat, which may start with the opener), "text" (a raw completion) or "structured" (tools,
         a response format: the grammar shapes it, the intervention leaves it alone). `prompt_ids`:
-        the client's conversation as the engine reads it (for `detect_checked`)."""
+        the client's conversation as the engine reads it (for `detect_checked`). `listing`: the
+        request asks for top_logprobs."""
         # One snapshot from here to the request's last token, the answer judge included.
         snapshot = self.registry.snapshot(tenant.id)
         policy = self.policy_for(tenant)
@@ -167,10 +175,10 @@ class Planner:
             raise detector_unavailable() from None
         if not result.targets and not policy.uses("guard"):
             return messages, None
-        return await asyncio.to_thread(self.build, snapshot, messages, result, policy, form=form)
+        return await asyncio.to_thread(self.build, snapshot, messages, result, policy, form=form, listing=listing)
 
     def build(self, snapshot: Snapshot, messages, result: PlanResult, policy: ResponsePolicy, ban: bool = False,
-              form: str = "chat"):
+              form: str = "chat", listing: bool = False):
         """The row plan (compiles bans and guard patterns, may touch the store for steering
         vectors: call it off the event loop). `ban` bans the fired names whatever the policy: a
         continuation after a rewind that did not would write the stopped name again."""
@@ -190,6 +198,10 @@ class Planner:
                 executor=self.judges,
             )
             plan.refusal_text = IGNORANCE_SENTENCE if policy.refusal in ("sentence", "rewind") else None
+            if listing and not targets and snapshot.watched:
+                # The guard reads the text, not the alternatives: "The Eiffel Tower is in" fires
+                # nothing, and its top_logprobs listed " Paris". Compiled only when asked for.
+                plan.redact = _watched_redaction(self.tokenizer, snapshot.watched.parts)
             if policy.refusal == "rewind":
                 plan.rewinds = MAX_REWINDS
                 plan.replan = partial(self._replan, snapshot, asked, result, policy, form)

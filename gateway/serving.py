@@ -113,7 +113,8 @@ class Serving:
         params = replace(self._sampling(req, len(client_ids), req.max_completion_tokens or req.max_tokens,
                                         bool(req.logprobs), top), structured=structured)
         form = "chat" if tools is None and structured is None else "structured"
-        planned, plan = await self.planner.plan(tenant, messages, form=form, prompt_ids=client_ids)
+        planned, plan = await self.planner.plan(tenant, messages, form=form, prompt_ids=client_ids,
+                                                listing=bool(top))
         prompt_ids = client_ids if planned is messages else await asyncio.to_thread(render, planned)
         params = self._fit(params, prompt_ids, client_ids)
         jobs = [_Job(prompt_ids, plan, 0, len(client_ids), render=render)]
@@ -158,7 +159,7 @@ class Serving:
             job_params = self._sampling(req, len(client_ids), req.max_tokens, req.logprobs is not None, req.logprobs or 0,
                                         default_max=16)
             messages, plan = await self.planner.plan(tenant, [{"role": "user", "content": text}], form="text",
-                                                    prompt_ids=client_ids)
+                                                    prompt_ids=client_ids, listing=bool(req.logprobs))
             render = partial(self._completion_ids, prompt, client_ids)
             ids = client_ids if len(messages) == 1 else await asyncio.to_thread(render, messages)
             job_params = self._fit(job_params, ids, client_ids)

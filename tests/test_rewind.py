@@ -129,6 +129,27 @@ def test_top_logprobs_of_a_triggered_row_reveal_no_name_even_without_token_bans(
     assert not re.search("potter|hogwarts", text, re.I), text
 
 
+def test_top_logprobs_of_an_untriggered_row_never_list_a_watched_name(server, keys):
+    """The guard reads the text a row writes, not the alternatives it lists: a prefill that fires
+    nothing ("The Eiffel Tower is in") listed " Paris" among them."""
+    messages = [{"role": "user", "content": "Tell me one fact, in one sentence."},
+                {"role": "assistant", "content": "The Eiffel Tower is in"}]
+    with server.http(keys["default"]) as http:
+        assert http.post("/v1/forget-targets/detect", json={"messages": messages}).json()["triggered"] is False
+
+    def listed(key):
+        reply = server.client(key).chat.completions.create(
+            model=MODEL, messages=messages, temperature=0, max_tokens=8, logprobs=True, top_logprobs=10)
+        return [t.token.strip().lower() for e in reply.choices[0].logprobs.content for t in e.top_logprobs]
+
+    def on_the_way_to_paris(token: str) -> bool:
+        return token.startswith("paris") or (len(token) >= 3 and "paris".startswith(token))
+
+    assert any(map(on_the_way_to_paris, listed(keys["base"])))
+    default = listed(keys["default"])
+    assert default and not any(map(on_the_way_to_paris, default)), default
+
+
 def sentence_ends(text: str) -> int:
     return len(re.findall(r"[.!?…](?=\s+\S)", text.strip()))
 
