@@ -22,8 +22,9 @@ Three kinds of evidence, from strongest to weakest:
   window shares a name word with the target ("Who is Harry Styles?"), it must also beat the target's
   near misses by a margin.
 
-A capitalised neighbour is not another sense when it is a title ("Madame Curie") or close in meaning
-to the target itself ("Microsoft Corporation", "Google Inc"). The distinctive word of a name made of
+A capitalised neighbour is not another sense when it is a title ("Madame Curie"), a place's own
+state or era ("the State of Japan", "Renaissance Paris") or close in meaning to the target itself
+("Microsoft Corporation", "Google Inc"). The distinctive word of a name made of
 it and designators ("Amazon" of "Amazon River") is a one-word alias that always needs that
 confirmation: "How long is the Amazon?" fires, "Is Amazon the company profitable?" does not.
 
@@ -63,6 +64,12 @@ _OWN_KIND = 0.35
 # ("Microsoft Corporation", "Google Inc"); measured: such words 0.30-0.59, other entities' words <= 0.24.
 _RELATED_NEIGHBOUR = 0.3
 _ARTICLES = frozenset({"a", "an"})
+# Words that name a place's own state or era, not another thing: "the State of Japan", "the
+# Republic of France" (before "of"); "Renaissance Paris", "Imperial Japan" (right before the name).
+_OWN_OF = frozenset("""state republic kingdom empire government nation commonwealth federation principality duchy
+dominion province prefecture county region territory island islands isle metropolis municipality""".split())
+_ERAS = frozenset("""ancient medieval mediaeval renaissance baroque modern imperial feudal colonial contemporary
+prewar postwar wartime occupied liberated revolutionary downtown""".split())
 
 
 @dataclass
@@ -116,10 +123,10 @@ def _other_sense(raw: str, offsets: list[int], text: str, hit: LexicalHit, own: 
     if cased and raw[raw_start:raw_end].replace("'", "") == word and any(c.isupper() for c in raw):
         return word
 
-    def capital_neighbour(word: str, raw_pos: int, gap: str, joins=("", ",", "-"), titles: bool = True) -> bool:
+    def capital_neighbour(word: str, raw_pos: int, gap: str, joins=("", ",", "-"), titles=_TITLES) -> bool:
         # A title before the name is its bearer's ("President Obama"); after it, it starts another
         # name ("Paris Saint-Germain").
-        if word in own or (titles and word in _TITLES) or not raw[raw_pos:raw_pos + 1].isupper():
+        if word in own or word in titles or not raw[raw_pos:raw_pos + 1].isupper():
             return False
         return gap.strip() in joins and not related(word)
 
@@ -132,18 +139,18 @@ def _other_sense(raw: str, offsets: list[int], text: str, hit: LexicalHit, own: 
         # A comma after the word before ends its phrase ("the Champ de Mars, Paris, France" lists
         # places); only one after the name qualifies it ("Paris, Texas").
         gap = raw[pos + 1:raw_start].lstrip("".join(c for c in raw[pos:raw_start] if c.isalnum()))
-        if not starts_sentence(pos) and capital_neighbour(before[-1], pos, gap, joins=("", "-")):
+        if not starts_sentence(pos) and capital_neighbour(before[-1], pos, gap, ("", "-"), _TITLES | _ERAS):
             return f"{before[-1]} {word}"
         # A proper name built on it with "of" names another thing: "the Treaty of Paris", "the
         # Judgement of Paris" (titles are the target's own: "the Mayor of Paris", "Emperor of Japan").
         if len(before) >= 2 and before[-1] == "of":
             pos = offsets[hit.start - 4 - len(before[-2])]
-            if not starts_sentence(pos) and capital_neighbour(before[-2], pos, ""):
+            if not starts_sentence(pos) and capital_neighbour(before[-2], pos, "", titles=_TITLES | _OWN_OF):
                 return f"{before[-2]} of {word}"
     if after:
         pos = offsets[hit.end + 1]
         gap = raw[raw_end:pos]
-        if capital_neighbour(after[0], pos, gap.replace("'s", "").replace("'", ""), titles=False):
+        if capital_neighbour(after[0], pos, gap.replace("'s", "").replace("'", ""), titles=frozenset()):
             return f"{word} {after[0]}"
         if len(after) >= 2 and after[0] == "of" and capital_neighbour(after[1], offsets[hit.end + 4], ""):
             return f"{word} of {after[1]}"  # "Paris of Troy"

@@ -23,7 +23,7 @@ from .ratelimit import RateLimiter
 from .registry import Registry
 from .routers import admin, openai, ops, targets
 from .selfcheck import SelfCheckFailed, refusal, self_check
-from .steering_vectors import SteeringVectorStore, engine_asker, greedy_text
+from .steering_vectors import EngineAsker, SteeringVectorStore, greedy_text
 from .store import GLOBAL, Store
 from .serving import Serving
 
@@ -43,7 +43,7 @@ async def _bring_up(app: FastAPI, engine, steering: SteeringVectorStore, steer: 
         log.info("self-check: %s", await self_check(engine, steer))
         loop = asyncio.get_running_loop()
         source = engine.model if isinstance(engine, HFEngine) else engine.residual_source(loop)
-        steering.start(source, engine_asker(engine, loop))
+        steering.start(source, EngineAsker(engine, loop))
         if app.state.settings.verify_semantic:
             app.state.planner.answer = lambda ids, enough: greedy_text(engine, ids, VERIFY_TOKENS, patient=False,
                                                                        enough=enough)
@@ -119,9 +119,9 @@ def create_app(settings: Settings | None = None, engine: HFEngine | None = None)
             yield
         finally:
             bring_up.cancel()
+            steering.shutdown()  # first: its questions to the engine are given up, not waited for
             engine.shutdown()
             planner.shutdown()
-            steering.shutdown()
             store.close()
 
     app = FastAPI(title="Lethe", version="0.1.0", lifespan=lifespan)

@@ -13,6 +13,7 @@ its residual stream, or facts it may not know.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import uuid
@@ -61,21 +62,42 @@ async def greedy_text(engine, prompt_ids: Sequence[int], max_tokens: int = PROBE
     return text
 
 
-def engine_asker(engine, loop: asyncio.AbstractEventLoop, timeout: float = 600.0) -> Callable[[list[str]], list[str]]:
+class EngineAsker:
     """`ask` for the store: greedy answers from the served engine (hf or vLLM alike), batched with
-    live traffic on the gateway's event loop, for a caller in another thread."""
+    live traffic on the gateway's event loop, for a caller in another thread. `close` gives up the
+    questions still out: at shutdown the engine answers no more, and the store's thread must not
+    wait for it (a server stopping would hang until it is killed)."""
 
-    async def one(question: str) -> str:
-        prompt = await asyncio.to_thread(engine.render_chat, [{"role": "user", "content": question}])
-        return await greedy_text(engine, prompt)
+    def __init__(self, engine, loop: asyncio.AbstractEventLoop, timeout: float = 600.0):
+        self.engine, self.loop, self.timeout = engine, loop, timeout
+        self._out: set[concurrent.futures.Future] = set()
+        self._lock = threading.Lock()
+        self._closed = False
 
-    def ask(questions: list[str]) -> list[str]:
-        async def all_of():
-            return await asyncio.gather(*(one(q) for q in questions))
+    async def _one(self, question: str) -> str:
+        prompt = await asyncio.to_thread(self.engine.render_chat, [{"role": "user", "content": question}])
+        return await greedy_text(self.engine, prompt)
 
-        return asyncio.run_coroutine_threadsafe(all_of(), loop).result(timeout)
+    async def _all(self, questions: list[str]) -> list[str]:
+        return await asyncio.gather(*(self._one(q) for q in questions))
 
-    return ask
+    def __call__(self, questions: list[str]) -> list[str]:
+        future = asyncio.run_coroutine_threadsafe(self._all(questions), self.loop)
+        with self._lock:
+            self._out.add(future)
+            if self._closed:
+                future.cancel()
+        try:
+            return future.result(self.timeout)
+        finally:
+            with self._lock:
+                self._out.discard(future)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for future in self._out:
+                future.cancel()  # the waiting thread wakes now; the loop cancels the questions' rows
 
 
 class SteeringVectorStore:
@@ -127,6 +149,8 @@ class SteeringVectorStore:
         start (its status stays `pending` in the store)."""
         self._stopping.set()
         self._queue.put(None)
+        if isinstance(self.ask, EngineAsker):
+            self.ask.close()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
 
@@ -195,7 +219,10 @@ class SteeringVectorStore:
                 vectors = self._compute(target) if target is not None and self._needs_vectors(target) else None
                 if target is not None and self._needs_knowledge(target) and self.ask is not None:
                     self._learn(target)
-            except Exception:
+            except Exception:  # a question given up at shutdown too (concurrent.futures.CancelledError)
+                if self._stopping.is_set():  # given up at shutdown: still pending, queued again at the next start
+                    self._queue.task_done()
+                    return
                 log.exception("steering vectors or fact terms for %s failed", target_id)
                 self.registry.set_status(target_id, "failed")
                 vectors = None

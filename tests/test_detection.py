@@ -338,11 +338,22 @@ def test_a_name_in_an_answer_keeps_the_sense_its_sentence_gives_it(detector):
                                      ("assistant", "Twix is made by Mars, the candy company."))
 
 
+@pytest.mark.parametrize("answer, target", [
+    ("Hiroshima is located in the Commonwealth of Independent State of Japan.", "Japan"),
+    ("The Louvre is a cultural institution in Renaissance Paris, dedicated to art.", "Paris"),
+])
+def test_an_answer_naming_a_place_by_its_state_or_era_names_it(detector, answer, target):
+    assert target in detected_in(detector, ("user", "Which famous places can tourists visit?"), ("assistant", answer))
+
+
 @pytest.mark.parametrize("text, target", [
     ("Tell me about Obama's time in office.", "Barack Obama"), ("Who were Potter's friends at school?", "Harry Potter"),
     ("What did Shakespeare write about love?", "William Shakespeare"), ("How cold does mars get at night?", "Mars"),
     ("Is Paris worth visiting in winter?", "Paris"), ("Could people ever live on Mars?", "Mars"),
     ("What is the history of Japan?", "Japan"),
+    # A place's own state or era beside it is not another name (as "Bruno Mars" or "the Treaty of Paris" are).
+    ("Is the State of Japan a monarchy?", "Japan"), ("Who ruled the Empire of Japan in 1900?", "Japan"),
+    ("What was daily life like in Renaissance Paris?", "Paris"), ("How did Imperial Japan expand its territory?", "Japan"),
 ])
 def test_a_surname_alone_or_a_lower_case_name_still_fires_in_the_targets_context(detector, text, target):
     assert target in fired(detector, text)

@@ -1,17 +1,12 @@
-"""Faults, limits and isolation on real servers: crash recovery, fail-closed detection, rate
+"""Faults, limits and isolation on real servers: fail-closed detection, rate
 limits, bad bytes, one failing row in a batch, and a randomized cross-tenant leak hunt."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
-import signal
-import threading
-import time
 
-import httpx
 import pytest
 from live_server import start_server
 
@@ -71,51 +66,6 @@ def test_undecodable_bodies_are_openai_shaped_400s(server, raw, content_type):
         reply = http.post("/v1/chat/completions", content=raw, headers={"content-type": content_type})
     assert reply.status_code == 400, reply.text
     assert set(reply.json()["error"]) == {"message", "type", "param", "code"}
-
-
-def test_kill_9_during_writes_leaves_store_and_index_consistent(tmp_path, model_name):
-    srv = start_server(tmp_path)
-    acknowledged: list[tuple[str, str]] = []
-    stop = threading.Event()
-
-    def writer():
-        with srv.http() as http:
-            i = 0
-            while not stop.is_set():
-                name = f"Quelorna Vantrisk {i}"
-                try:
-                    reply = http.post("/v1/forget-targets", json={"name": name})
-                    if reply.status_code == 201:
-                        acknowledged.append((reply.json()["id"], name))
-                        http.put(f"/v1/forget-targets/{reply.json()['id']}/activation", json={"active": i % 2 == 0})
-                except httpx.HTTPError:
-                    return
-                i += 1
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while len(acknowledged) < 3 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(random.uniform(0, 0.5))  # land the kill anywhere in the next write
-    os.kill(srv.process.pid, signal.SIGKILL)
-    stop.set()
-    thread.join()
-    assert len(acknowledged) >= 3
-
-    again = start_server(tmp_path, {"LETHE_DB_PATH": srv.env["LETHE_DB_PATH"]})
-    try:
-        with again.http(srv.api_key) as http:
-            listed = {t["id"]: t for t in http.get("/v1/forget-targets").json()["data"]}
-            # Every write the client saw acknowledged survived; nothing half-written appeared.
-            assert {i for i, _ in acknowledged} <= set(listed)
-            assert len(listed) <= len(acknowledged) + 1
-            for target_id, target in listed.items():
-                fired = http.post("/v1/forget-targets/detect", json={"messages": [
-                    {"role": "user", "content": f"Tell me about {target['name']}."}]}).json()["data"]
-                assert (target_id in {d["target_id"] for d in fired}) == target["active"], target
-    finally:
-        again.stop()
 
 
 def test_a_row_that_raises_does_not_disturb_its_batch():

@@ -7,7 +7,6 @@ import concurrent.futures
 import sqlite3
 
 import pytest
-from live_server import start_server
 
 MODEL = "SmolLM2-135M-Instruct"
 HARRY = {"name": "Harry Potter", "description": "the boy wizard of J.K. Rowling's novels"}
@@ -44,31 +43,6 @@ def test_steering_removes_the_facts_and_leaves_other_rows_identical(server):
     assert all(gold in a.lower() for a, (_, gold) in zip(base_facts, FACTS)), base_facts
     assert not any(gold in a.lower() for a, (_, gold) in zip(steered_facts, FACTS)), steered_facts
     assert answers[2 * n:2 * n + len(INNOCENT)] == answers[2 * n + len(INNOCENT):]  # untriggered: byte-identical
-
-
-def test_vectors_are_stored_per_model_and_recomputed_for_another(tmp_path):
-    srv = start_server(tmp_path)
-    key = srv.tenant_with({"interventions": ["instruction", "steering"]})
-    with srv.http(key) as http:
-        target_id = http.post("/v1/forget-targets", json={"name": "Barack Obama"}).json()["id"]
-    srv.settled(key, target_id, timeout=180)
-    srv.stop()
-    db = sqlite3.connect(srv.env["LETHE_DB_PATH"])
-    assert db.execute("SELECT COUNT(*) FROM steering_vectors WHERE target_id = ?", (target_id,)).fetchone()[0] == 1
-    with db:  # as if the stored vectors had been computed on a different model
-        db.execute("UPDATE steering_vectors SET model_id = 'another-model'")
-    db.close()
-
-    again = start_server(tmp_path, {"LETHE_DB_PATH": srv.env["LETHE_DB_PATH"]})
-    try:
-        with again.http(key) as http:
-            assert http.get(f"/v1/forget-targets/{target_id}").json()["status"] == "pending"
-        assert again.settled(key, target_id, timeout=180)["status"] == "ready"
-        db = sqlite3.connect(srv.env["LETHE_DB_PATH"])
-        models = {m for (m,) in db.execute("SELECT model_id FROM steering_vectors WHERE target_id = ?", (target_id,))}
-        assert len(models) == 2 and "another-model" in models
-    finally:
-        again.stop()
 
 
 def _stored_vectors(server, target_id):

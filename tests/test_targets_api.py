@@ -1,11 +1,10 @@
-"""Tenants and forget targets over HTTP: isolation, toggles, global mandatory targets, restart."""
+"""Tenants and forget targets over HTTP: isolation, toggles, global mandatory targets (restarts: test_restarts.py)."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
-from live_server import start_server
 
 
 def _client(server, key) -> httpx.Client:
@@ -122,27 +121,6 @@ def test_target_validation(server, body, param):
     reply = _client(server, key).post("/v1/forget-targets", json=body)
     assert reply.status_code == 400, reply.text
     assert reply.json()["error"]["param"] == param
-
-
-def test_everything_survives_a_restart(tmp_path):
-    first = start_server(tmp_path)
-    try:
-        tenant_id, key = first.new_tenant("durable")
-        c = _client(first, key)
-        kept = c.post("/v1/forget-targets", json={"name": "William Shakespeare"}).json()
-        paused = c.post("/v1/forget-targets", json={"name": "Japan"}).json()
-        c.put(f"/v1/forget-targets/{paused['id']}/activation", json={"active": False})
-    finally:
-        first.stop()
-    second = start_server(tmp_path, {"LETHE_ADMIN_KEY": first.admin_key})
-    try:
-        c = _client(second, key)
-        listed = {t["id"]: t["active"] for t in c.get("/v1/forget-targets").json()["data"]}
-        assert listed == {kept["id"]: True, paused["id"]: False}
-        assert _detect(c, "Who wrote Hamlet? I mean William Shakespeare.") == ["William Shakespeare"]
-        assert _detect(c, "What is the capital of Japan?") == []
-    finally:
-        second.stop()
 
 
 def test_a_question_only_near_a_target_is_checked_against_the_models_own_answer(server, model_name):
