@@ -43,7 +43,7 @@ async def _bring_up(app: FastAPI, engine, steering: SteeringVectorStore, steer: 
         log.info("self-check: %s", await self_check(engine, steer))
         loop = asyncio.get_running_loop()
         source = engine.model if isinstance(engine, HFEngine) else engine.residual_source(loop)
-        steering.start(source, EngineAsker(engine, loop))
+        steering.start(source, EngineAsker(engine, loop) if app.state.settings.fact_terms else None)
         if app.state.settings.verify_semantic:
             app.state.planner.answer = lambda ids, enough: greedy_text(engine, ids, VERIFY_TOKENS, patient=False,
                                                                        enough=enough)
@@ -108,6 +108,9 @@ def create_app(settings: Settings | None = None, engine: HFEngine | None = None)
                                        cache_dir=settings.cache_dir)
         if not settings.steering:
             log.warning("steering is off (steering: false): triggered rows get every other intervention")
+        if not settings.fact_terms:
+            log.warning("fact terms are off (fact_terms: false): triggered rows keep out the targets' names and "
+                        "forbidden strings, not what the model knows about them")
         planner = Planner(registry, engine.tokenizer, default_policy, steering,
                           triggered_min_p=settings.triggered_min_p)
         app.state.engine, app.state.store, app.state.registry, app.state.planner = engine, store, registry, planner

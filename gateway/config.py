@@ -28,6 +28,9 @@ class Settings:
     engine_args: dict = field(default_factory=dict)  # any other vLLM engine argument, verbatim
     # Steering needs hooks inside the model; false turns it off server-wide (every other intervention stays).
     steering: bool = True
+    # Fact terms (what the served model answers about each target, probed at registration: about
+    # 10 s of CPU per target here); false: triggered rows keep out names and forbidden strings only.
+    fact_terms: bool = True
     served_model_name: str | None = None
     device: str = "auto"
     dtype: str = "auto"

@@ -20,7 +20,9 @@ NO_STEERING = {"interventions": ["instruction", "tokens", "guard"]}
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    server = start_server(tmp_path_factory.mktemp("consistency"), {"LETHE_FAILPOINTS": f"prefill={FAIL}"})
+    # Consistency of writes is under test, not what the model knows: no probing of each written target.
+    server = start_server(tmp_path_factory.mktemp("consistency"), {"LETHE_FAILPOINTS": f"prefill={FAIL}",
+                                                                   "LETHE_FACT_TERMS": "false"})
     yield server
     server.stop()
 
@@ -212,3 +214,12 @@ def test_a_failed_prefill_fails_the_rows_it_was_admitting_instead_of_leaving_the
         assert asyncio.run(asyncio.wait_for(one(None), timeout=60)) in ("stop", "length")
     finally:
         engine.shutdown()
+
+
+def test_with_fact_terms_off_a_target_is_ready_without_probing_and_the_log_says_so(srv):
+    _, key = srv.new_tenant("no-fact-terms")
+    with srv.http(key) as http:
+        created = http.post("/v1/forget-targets", json={"name": "Marie Curie"}).json()
+    settled = srv.settled(key, created["id"], timeout=120)
+    assert settled["status"] == "ready" and settled["fact_terms"] is None, settled
+    assert "fact terms are off (fact_terms: false)" in srv.log_path.read_text()

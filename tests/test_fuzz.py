@@ -22,7 +22,8 @@ def fuzz_server(tmp_path_factory):
                                                          "LETHE_TARGET_WRITES_PER_MINUTE": "0",
                                                          # The API surface is under test, not steering: no
                                                          # vector computation for each fuzzed target.
-                                                         "LETHE_INTERVENTIONS": "instruction,tokens,guard"})
+                                                         "LETHE_INTERVENTIONS": "instruction,tokens,guard",
+                                                         "LETHE_FACT_TERMS": "false"})
     with srv.http() as http:  # something to find, so id routes are exercised on real targets too
         http.post("/v1/forget-targets", json={"name": "Harry Potter"})
     yield srv

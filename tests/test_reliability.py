@@ -21,7 +21,8 @@ def chat_body(model: str, content: str, max_tokens: int = 4) -> dict:
 def faulty(tmp_path_factory):
     """A server whose detector always fails, with low rate limits."""
     srv = start_server(tmp_path_factory.mktemp("faulty"), {
-        "LETHE_FAILPOINTS": "detector", "LETHE_TARGET_WRITES_PER_MINUTE": "5", "LETHE_REQUESTS_PER_MINUTE": "8"})
+        "LETHE_FAILPOINTS": "detector", "LETHE_TARGET_WRITES_PER_MINUTE": "5", "LETHE_REQUESTS_PER_MINUTE": "8",
+        "LETHE_FACT_TERMS": "false"})
     yield srv
     srv.stop()
 
@@ -159,7 +160,7 @@ def small_queue(request, tmp_path):
     if request.param == "vllm":
         yield request.getfixturevalue("vllm_server")
         return
-    srv = start_server(tmp_path, {"LETHE_MAX_BATCH_SIZE": "1", "LETHE_MAX_WAITING": "1"})
+    srv = start_server(tmp_path, {"LETHE_MAX_BATCH_SIZE": "1", "LETHE_MAX_WAITING": "1", "LETHE_FACT_TERMS": "false"})
     srv.capacity = 2
     yield srv
     srv.stop()

@@ -26,13 +26,25 @@ def server(engine_server):
     return engine_server
 
 
+_STEERED: dict[str, tuple[str, str]] = {}  # server url -> (tenant key, target id) of its steered HARRY
+
+
+def steered_harry(server) -> tuple[str, str]:
+    """A tenant that steers (alone: no instruction, no bans) with HARRY registered and ready, once
+    per server: its vectors serve both the behaviour test and the engines' comparison."""
+    if server.base_url not in _STEERED:
+        key = server.tenant_with({"interventions": ["steering"]})
+        with server.http(key) as http:
+            created = http.post("/v1/forget-targets", json=HARRY).json()
+        assert created["status"] == "pending"
+        assert server.settled(key, created["id"], timeout=180)["status"] == "ready"
+        _STEERED[server.base_url] = key, created["id"]
+    return _STEERED[server.base_url]
+
+
 def test_steering_removes_the_facts_and_leaves_other_rows_identical(server):
     base = server.tenant_with()
-    steered = server.tenant_with({"interventions": ["steering"]})  # steering alone: no instruction, no bans
-    with server.http(steered) as http:
-        created = http.post("/v1/forget-targets", json=HARRY).json()
-    assert created["status"] == "pending"
-    assert server.settled(steered, created["id"], timeout=180)["status"] == "ready"
+    steered, _ = steered_harry(server)
 
     jobs = [(base, q) for q, _ in FACTS] + [(steered, q) for q, _ in FACTS] + \
            [(base, q) for q in INNOCENT] + [(steered, q) for q in INNOCENT]
@@ -59,14 +71,7 @@ def _stored_vectors(server, target_id):
 def test_vectors_computed_through_vllm_match_those_from_transformers(hf_server, vllm_server):
     """vLLM's workers capture the residual stream at the last prompt token; read at the wrong token
     or layer, the directions would point elsewhere than the transformers model's."""
-    found = []
-    for srv in (hf_server, vllm_server):
-        key = srv.tenant_with({"interventions": ["steering"]})
-        with srv.http(key) as http:
-            target_id = http.post("/v1/forget-targets", json={"name": "Barack Obama"}).json()["id"]
-        assert srv.settled(key, target_id, timeout=180)["status"] == "ready"
-        found.append(_stored_vectors(srv, target_id))
-    hf, vllm = found
+    hf, vllm = (_stored_vectors(srv, steered_harry(srv)[1]) for srv in (hf_server, vllm_server))
     assert hf.layers.keys() == vllm.layers.keys()
     for layer, direction in hf.layers.items():
         assert float(direction @ vllm.layers[layer]) > 0.99, layer
