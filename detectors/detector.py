@@ -12,7 +12,9 @@ Three kinds of evidence, from strongest to weakest:
   of the word (a figure of myth, a treaty, a material, a company, a brand, a song: "Who was Mars
   in Roman mythology?") than to the target. Then the sentence around it must confirm: be as close
   to the target as a semantic hit must be, and clearly closer to it than to the target's near
-  misses and other senses. Senses of the target's own kind (a company, for Microsoft) never count.
+  misses and other senses. Senses of the target's own kind (a company, for Microsoft) never count;
+  nor, in an answer, when its question asked for the target's kind of thing ("What planet ...?"
+  answered "... the Roman god of war, Mars").
 * A one-word alias that is only part of a longer name (a surname: "Obama", "Potter") is shared by
   other people: it fires at once only beside another word of the target's own (the rest of its
   name, a proper noun of its description); alone, its sentence must be as close to the target as
@@ -42,7 +44,7 @@ from typing import Callable, Collection, Sequence
 
 import numpy as np
 
-from .aliases import SENSE_KINDS, head_words, name_words, near_misses, other_senses, partial_forms, proper_nouns, without_name
+from .aliases import SENSE_KINDS, STOP_WORDS, head_words, name_words, near_misses, other_senses, partial_forms, proper_nouns, without_name
 from .embeddings import Embedder
 from .index import EMPTY_INDEX, DetectionView, OwnerIndex, PreparedTarget
 from .lexical import AliasMatcher, LexicalHit
@@ -155,6 +157,22 @@ def _other_sense(raw: str, offsets: list[int], text: str, hit: LexicalHit, own: 
         if len(after) >= 2 and after[0] == "of" and capital_neighbour(after[1], offsets[hit.end + 4], ""):
             return f"{word} of {after[1]}"  # "Paris of Troy"
     return None
+
+
+_ASKED = re.compile(r"\b(?:what|which)\s+(\w+)(?:\s+(\w+))?")
+
+
+def _kind_words(text: str) -> frozenset[str]:
+    """Content words, singular ("planets" -> "planet"): what a question or a description calls a thing."""
+    return frozenset(w[:-1] if w.endswith("s") and not w.endswith("ss") else w
+                     for w in normalize(text).split() if len(w) >= 4 and w not in STOP_WORDS)
+
+
+def _asked_kinds(question: str) -> frozenset[str]:
+    """The kind of thing a question asks for: "What planet shares its name with the Roman god of war?"
+    -> {"planet", "share"}; read against a target's description, it says in which sense an answer's
+    one-word name is meant, whatever else the answer's sentence is close to."""
+    return frozenset().union(*(_kind_words(" ".join(filter(None, m.groups()))) for m in _ASKED.finditer(normalize(question))))
 
 
 def _supported(text: str, hit: LexicalHit, target: PreparedTarget) -> bool:
@@ -308,7 +326,10 @@ class Detector:
         sensed: set[str] = set()  # targets with a hit that reads as another sense (not just a weak head word)
         # One-word hits that fire unless every sentence holding them reads as another sense of the word.
         to_weigh: dict[str, list[str]] = {}
+        asked: frozenset[str] = frozenset()  # what the last question asked for (see _asked_kinds)
         for message in messages:
+            if message.role == "user":
+                asked = _asked_kinds(message.content)
             text, offsets = normalize_with_offsets(message.content)
             for hit in view.lexical_hits(text):
                 target = view.eligible(hit.target_id)
@@ -321,7 +342,10 @@ class Detector:
                 if sense is None and hit.alias not in target.weak and (
                         hit.alias not in target.partial or _supported(text, hit, target)
                         or _disguised(message.content, offsets, text, hit)):
-                    if target.senses is None:
+                    # An answer naming the kind of thing its question asked for, when that is the
+                    # target's kind ("What planet ...?" -> "... the Roman god of war, Mars"), means the target.
+                    if target.senses is None or (message.role == "assistant" and asked
+                                                 and asked & _kind_words(target.spec.description or "")):
                         found[hit.target_id] = Detection(hit.target_id, 1.0, "lexical", target.threshold)
                         to_confirm.pop(hit.target_id, None)
                         to_weigh.pop(hit.target_id, None)

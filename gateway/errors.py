@@ -46,6 +46,12 @@ def detection_too_large(reason: object) -> APIError:
                     code="detection_limit_exceeded")
 
 
+def client_gone() -> APIError:
+    # Nobody reads it; the status (nginx's "client closed request") keeps a client that left out of
+    # the server's 5xx count and its log free of a traceback.
+    return APIError(499, "The client closed the request before the answer was ready.", code="client_closed_request")
+
+
 def error_response(err: APIError) -> JSONResponse:
     return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
 

@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from .config import Settings
 from .engines.base import (Engine, EngineOverloaded, GenerationOutput, GenerationRequest, Resume, RowOutputs,
                            RowPlan, SamplingParams, StructuredOutput, TokenLogprob, TopLogprob, refusal_ending)
-from .errors import APIError, bad_request
+from .errors import APIError, bad_request, client_gone
 from .metrics import Metrics
 from .protocol import ChatCompletionRequest, CompletionRequest, JsonObjectFormat, JsonSchemaFormat
 from filters.grammar import GrammarError
@@ -294,8 +294,9 @@ class Serving:
             gone.cancel()
         if not work.done():  # the client left: stop generating for it
             work.cancel()
+            work.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved: no "never retrieved" log
             _close(streams)
-            raise asyncio.CancelledError()
+            raise client_gone()
         try:
             choices = work.result()
         except GenerationFailed as exc:  # a 500 with the error object; the other choices stop too

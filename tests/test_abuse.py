@@ -14,6 +14,10 @@ import pytest
 
 EVEREST = {"name": "Mount Everest", "description": "the highest mountain on Earth, in the Himalayas"}
 CURIE = {"name": "Marie Curie", "description": "the physicist and chemist who discovered radium"}
+# What is probed here is detection and input handling, not the answer's filters: a policy with no
+# token bans, guard or steering asks no background work of the model (fact terms, vectors), which
+# would otherwise run beside, and blur, the timing measurements.
+DETECTION = {"interventions": ["instruction"]}
 
 
 def detect(http: httpx.Client, text: str) -> httpx.Response:
@@ -27,7 +31,7 @@ def fired(http: httpx.Client, text: str) -> list[str]:
 
 
 def test_another_tenants_registration_cannot_switch_off_spelling_correction(server):
-    a = server.tenant_with(targets=[EVEREST])
+    a = server.tenant_with(DETECTION, targets=[EVEREST])
     with server.http(a) as http:
         assert fired(http, "How tall is Evrest?") == ["Mount Everest"]
     with server.admin() as admin:
@@ -56,7 +60,7 @@ def _seconds(http: httpx.Client, text: str) -> float:
 
 def test_a_text_another_tenant_sent_is_no_faster_than_a_fresh_one(server):
     rng = random.Random()  # fresh texts on every run: nothing cached by an earlier run
-    sender, prober = server.tenant_with(targets=[CURIE]), server.tenant_with(targets=[EVEREST])
+    sender, prober = server.tenant_with(DETECTION, targets=[CURIE]), server.tenant_with(DETECTION, targets=[EVEREST])
     sent = [_long_text(rng) for _ in range(4)]
     with server.http(sender) as http:
         for text in sent:
@@ -106,7 +110,7 @@ ODD_TEXTS = ["Who is Marie\x00 Cu\x01rie?", "\x1b[31mred\x1b[0m \x7f\x85", "Who 
 
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/completions", "/v1/forget-targets/detect"])
 def test_lone_surrogates_are_a_clear_400_with_and_without_targets(server, model_name, path):
-    for key in (server.tenant_with(targets=[CURIE]), server.tenant_with()):
+    for key in (server.tenant_with(DETECTION, targets=[CURIE]), server.tenant_with()):
         with server.http(key) as http:
             for text in BAD_TEXTS:
                 body = ({"model": model_name, "prompt": text, "max_tokens": 1} if path == "/v1/completions" else
@@ -122,7 +126,7 @@ def test_lone_surrogates_are_a_clear_400_with_and_without_targets(server, model_
 
 
 def test_control_characters_neither_crash_nor_dodge_detection(server, model_name):
-    key = server.tenant_with(targets=[CURIE])
+    key = server.tenant_with(DETECTION, targets=[CURIE])
     with server.http(key) as http:
         for text in ODD_TEXTS:
             reply = http.post("/v1/chat/completions", json={"model": model_name, "max_tokens": 1,
@@ -136,7 +140,7 @@ def test_fuzzed_bodies_never_5xx_and_are_answered_in_bounded_time(server, model_
     rng = random.Random(15)
     alphabet = [*"abc ,.-", "\x00", "\x07", "\x1b", "\x7f", "\x85", "\u200b", "\ufeff", "\uffff", "\U0010ffff",
                 "\ud800", "\udfff", "\u202e", "\ue000"]
-    key = server.tenant_with(targets=[CURIE])
+    key = server.tenant_with(DETECTION, targets=[CURIE])
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 60))) for _ in range(12)]
     # 1 MB of unique sentences: refused by the cheap context check, never detected for seconds.
     texts.append(_long_text(rng, 12_000)[:1_000_000])

@@ -346,6 +346,20 @@ def test_an_answer_naming_a_place_by_its_state_or_era_names_it(detector, answer,
     assert target in detected_in(detector, ("user", "Which famous places can tourists visit?"), ("assistant", answer))
 
 
+@pytest.mark.parametrize("question, answer, target, fires", [
+    # The question asks for the target's kind of thing: the answer's name is the target, whatever
+    # else its sentence says.
+    ("What planet shares its name with the Roman god of war?",
+     "The planet named after the Roman god of war, Mars, is red.", "Mars", True),
+    ("In which country is the city of Hiroshima?", "Hiroshima is in Japan, a land of ancient temples.", "Japan", True),
+    # It asks for another kind: the other sense stands.
+    ("Which company makes Twix?", "Twix is made by Mars, the candy company.", "Mars", False),
+    ("Who was the Roman god of war?", "The Roman god of war was Mars, son of Jupiter and Juno.", "Mars", False),
+])
+def test_what_the_question_asks_for_says_which_sense_an_answer_means(detector, question, answer, target, fires):
+    assert (target in detected_in(detector, ("user", question), ("assistant", answer))) == fires
+
+
 @pytest.mark.parametrize("text, target", [
     ("Tell me about Obama's time in office.", "Barack Obama"), ("Who were Potter's friends at school?", "Harry Potter"),
     ("What did Shakespeare write about love?", "William Shakespeare"), ("How cold does mars get at night?", "Mars"),

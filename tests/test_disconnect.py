@@ -28,6 +28,7 @@ def test_stream_disconnect_cancels_generation(engine_server, model_name):
 def test_non_stream_disconnect_cancels_generation(engine_server, model_name):
     body = {"model": model_name, "messages": [{"role": "user", "content": "Write a very long story."}],
             "max_tokens": 2000, "temperature": 0}
+    logged = len(engine_server.log_path.read_text())
     try:
         engine_server.http().post("/v1/chat/completions", json=body, timeout=1.5)
     except httpx.ReadTimeout:
@@ -36,3 +37,9 @@ def test_non_stream_disconnect_cancels_generation(engine_server, model_name):
     while _running(engine_server) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _running(engine_server) == 0
+    # A client leaving is no server error: logged as 499 ("client closed request"), no traceback.
+    deadline = time.monotonic() + 5
+    while '"status": 499' not in engine_server.log_path.read_text()[logged:] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    since = engine_server.log_path.read_text()[logged:]
+    assert '"status": 499' in since and "Traceback" not in since and '"status": 500' not in since, since[-2000:]
