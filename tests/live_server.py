@@ -88,6 +88,13 @@ class Server:
         stop_process(self.process)
 
 
+def detected_names(http: httpx.Client, text: str) -> list[str]:
+    """The names of the targets /v1/forget-targets/detect fires on one user message."""
+    reply = http.post("/v1/forget-targets/detect", json={"messages": [{"role": "user", "content": text}]})
+    assert reply.status_code == 200, reply.text
+    return [d["name"] for d in reply.json()["data"]]
+
+
 def start_server(tmp_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 240) -> Server:
     launched = launch(tmp_dir, extra_env, timeout)
     server = Server(launched.base_url, "", launched.process, launched.log_path, launched.admin_key, launched.env,

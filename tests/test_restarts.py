@@ -12,13 +12,7 @@ import threading
 import time
 
 import httpx
-from live_server import start_server
-
-
-def _detect(http: httpx.Client, text: str) -> list[str]:
-    reply = http.post("/v1/forget-targets/detect", json={"messages": [{"role": "user", "content": text}]})
-    assert reply.status_code == 200, reply.text
-    return [d["name"] for d in reply.json()["data"]]
+from live_server import detected_names as _detect, start_server
 
 
 def _write_until_killed(srv) -> list[tuple[str, bool]]:

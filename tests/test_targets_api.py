@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
+from live_server import detected_names as _detect
 
 
 def _client(server, key) -> httpx.Client:
     return httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=120)
-
-
-def _detect(client, text) -> list[str]:
-    reply = client.post("/v1/forget-targets/detect", json={"messages": [{"role": "user", "content": text}]})
-    assert reply.status_code == 200, reply.text
-    return [d["name"] for d in reply.json()["data"]]
 
 
 def test_admin_routes_need_the_admin_key(server):
