@@ -250,7 +250,8 @@ class Detector:
                               frozenset(f for w in head for f in AliasMatcher.forms(w)),
                               bool(spec.description) and self._texts(spec)[-1] == spec.description,
                               partial_forms(spec.name, spec.aliases),
-                              near_vectors[len(others) - len(senses):].astype(np.float16) if senses else None)
+                              near_vectors[len(others) - len(senses):].astype(np.float16) if senses else None,
+                              _kind_words(spec.description or ""))
 
     def prepare_many(self, specs: Sequence[TargetSpec], progress: bool = False) -> list[PreparedTarget]:
         from tqdm import tqdm
@@ -345,7 +346,7 @@ class Detector:
                     # An answer naming the kind of thing its question asked for, when that is the
                     # target's kind ("What planet ...?" -> "... the Roman god of war, Mars"), means the target.
                     if target.senses is None or (message.role == "assistant" and asked
-                                                 and asked & _kind_words(target.spec.description or "")):
+                                                 and asked & target.kinds):
                         found[hit.target_id] = Detection(hit.target_id, 1.0, "lexical", target.threshold)
                         to_confirm.pop(hit.target_id, None)
                         to_weigh.pop(hit.target_id, None)

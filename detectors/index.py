@@ -58,6 +58,7 @@ class PreparedTarget:
     # other people share them, so alone they fire only with the target's context (see detector).
     partial: frozenset[str] = frozenset()
     senses: np.ndarray | None = None  # other things its one-word aliases name (float16), or None
+    kinds: frozenset[str] = frozenset()  # what its description calls it ("planet"): see detector._asked_kinds
 
     @property
     def id(self) -> str:

@@ -11,6 +11,7 @@ import time
 
 import httpx
 import pytest
+from live_server import detected_names
 
 EVEREST = {"name": "Mount Everest", "description": "the highest mountain on Earth, in the Himalayas"}
 CURIE = {"name": "Marie Curie", "description": "the physicist and chemist who discovered radium"}
@@ -24,26 +25,20 @@ def detect(http: httpx.Client, text: str) -> httpx.Response:
     return http.post("/v1/forget-targets/detect", json={"messages": [{"role": "user", "content": text}]})
 
 
-def fired(http: httpx.Client, text: str) -> list[str]:
-    reply = detect(http, text)
-    assert reply.status_code == 200, reply.text
-    return [d["name"] for d in reply.json()["data"]]
-
-
 def test_another_tenants_registration_cannot_switch_off_spelling_correction(server):
     a = server.tenant_with(DETECTION, targets=[EVEREST])
     with server.http(a) as http:
-        assert fired(http, "How tall is Evrest?") == ["Mount Everest"]
+        assert detected_names(http, "How tall is Evrest?") == ["Mount Everest"]
     with server.admin() as admin:
         c_id = admin.post("/admin/tenants", json={"name": "c"}).json()
     with server.http(c_id["api_key"]) as http:
         assert http.post("/v1/forget-targets", json={"name": "Evrest"}).status_code == 201
     with server.http(a) as http:
-        assert fired(http, "How tall is Evrest?") == ["Mount Everest"]
+        assert detected_names(http, "How tall is Evrest?") == ["Mount Everest"]
     with server.admin() as admin:
         assert admin.delete(f"/admin/tenants/{c_id['id']}").status_code in (200, 204)
     with server.http(a) as http:
-        assert fired(http, "How tall is Evrest?") == ["Mount Everest"]
+        assert detected_names(http, "How tall is Evrest?") == ["Mount Everest"]
 
 
 def _long_text(rng: random.Random, sentences: int = 24) -> str:
@@ -82,7 +77,7 @@ def test_usage_never_shows_what_lethe_added(server, model_name):
     triggered, plain = server.tenant_with(targets=[CURIE]), server.tenant_with()
     question = "Who is Marie Curie?"
     with server.http(triggered) as http:
-        assert fired(http, question) == ["Marie Curie"]
+        assert detected_names(http, question) == ["Marie Curie"]
 
     def usages(key: str) -> list[dict]:
         with server.http(key) as http:
@@ -132,8 +127,8 @@ def test_control_characters_neither_crash_nor_dodge_detection(server, model_name
             reply = http.post("/v1/chat/completions", json={"model": model_name, "max_tokens": 1,
                                                             "messages": [{"role": "user", "content": text}]})
             assert reply.status_code == 200, reply.text
-        assert fired(http, "Who is Marie\x00 Cu\x01rie?") == ["Marie Curie"]
-        assert fired(http, "Who discovered radium, Ma\x1brie Cu\x7frie?") == ["Marie Curie"]
+        assert detected_names(http, "Who is Marie\x00 Cu\x01rie?") == ["Marie Curie"]
+        assert detected_names(http, "Who discovered radium, Ma\x1brie Cu\x7frie?") == ["Marie Curie"]
 
 
 def test_fuzzed_bodies_never_5xx_and_are_answered_in_bounded_time(server, model_name):
@@ -177,7 +172,7 @@ def test_names_that_normalize_to_nothing_or_a_stop_word_are_refused(server, body
         created = http.post("/v1/forget-targets", json={"name": "Marie Curie"}).json()
         patched = http.patch(f"/v1/forget-targets/{created['id']}", json={"aliases": ["\u200b"]})
         assert patched.status_code == 400 and patched.json()["error"]["param"] == "aliases"
-        assert fired(http, "Who is it?") == []
+        assert detected_names(http, "Who is it?") == []
 
 
 def test_a_json_body_without_json_content_type_is_read_as_json(server):
