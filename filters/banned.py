@@ -26,7 +26,10 @@ split, the token that would finish the string is banned. The rules:
   either: "is I'm not familiar with that." is a refusal spliced into a sentence. And "I" stays a
   word of its own: the token after it cannot go on with letters ("Ikos", "Izalak", "Istanbul"),
   nor can a capital be glued onto a word ("defeatedThe 2016 election…", a continuation that
-  started the sentence over, held words or not).
+  started the sentence over, held words or not) or a full stop ("I.V.E.U.S.A").
+  Its words are words: one goes on only toward a word the tokenizer holds whole (or its plural)
+  or one of the prompt's ("bismicali" is none), and it writes no script the prompt does not. Nor
+  does it write the same three tokens twice: a row cornered on every name it knew loops.
 
 A row's `BanState` tracks the trie nodes its recent text has reached: at most one per start
 position, so the work per step is bounded by the longest banned string, not by how many there
@@ -41,7 +44,7 @@ from typing import Iterable, Iterator, Sequence
 
 import torch
 
-from .vocab import WORD_BYTES, Vocab, vocab_for
+from .vocab import WORD_BYTES, Vocab, script_leads, vocab_for
 
 
 class _Node:
@@ -141,8 +144,15 @@ class BannedSet:
         if self.plain:
             specific = self.vocab.specific
             held = torch.tensor(sorted(self._held(prompt_ids)), dtype=torch.long)
-            state._specifics = specific[~torch.isin(specific, held)]
-            said = re.findall(rb"[0-9]+", b"".join(self.vocab.raw[t] for t in prompt_ids if t < len(self.vocab.raw)))
+            prompt = b"".join(self.vocab.raw[t] for t in prompt_ids if t < len(self.vocab.raw))
+            # Nor a letter of a script the conversation does not write: a steered row went on with
+            # "the heart of the экски梨桮" in an English answer.
+            state._foreign = self.vocab.foreign(script_leads(prompt))
+            state._specifics = torch.cat([specific[~torch.isin(specific, held)], state._foreign])
+            # A number the set bans is not the prompt's to write ("2017", a fact term of Obama's,
+            # in a question asking about 2009 to 2017): held, it cornered "…election 201".
+            said = [n for n in re.findall(rb"[0-9]+", prompt) if n not in self.patterns]
+            state._prompt_words = frozenset(re.findall(rb"[a-z]+", prompt.lower())) - self.vocab.held_words
             state._numbers = frozenset(said)
             state._number_starts = frozenset(n[:k] for n in said for k in range(1, len(n) + 1))
             for token in reversed(prompt_ids):  # does the prompt end where a sentence starts?
@@ -163,8 +173,10 @@ class BannedSet:
             state._at_boundary = not _ends_word(lower[before] if before < len(lower) else b"")
         for token in prompt_ids[begin:]:
             state.advance(token)
-        if self.plain and not state._sentence_start:
-            state._first = torch.cat([state._specifics, self.vocab.first_person])
+        if self.plain:
+            state._last = ()  # from here on the row writes: its own text is what may not loop
+            if not state._sentence_start:
+                state._first = torch.cat([state._specifics, self.vocab.first_person])
         return state
 
     def _held(self, prompt_ids: Sequence[int]) -> set[int]:
@@ -208,8 +220,8 @@ class BanState:
     """One row's progress through a BannedSet's strings."""
 
     __slots__ = ("_set", "_nodes", "_at_boundary", "_specifics", "_sentence_start", "_on_device", "_first",
-                 "_after_i", "_after_letter", "_glued", "_after_i_ids", "_numbers", "_number_starts", "_digits",
-                 "_numeral_bans")
+                 "_after_i", "_after_letter", "_after_stop", "_after_i_ids", "_numbers", "_number_starts", "_digits",
+                 "_numeral_bans", "_word", "_prompt_words", "_foreign", "_glued", "_last", "_grams")
 
     def __init__(self, banned: BannedSet):
         self._set = banned
@@ -221,12 +233,21 @@ class BanState:
         self._first: torch.Tensor | None = None  # what the first token may not be (mid-sentence: "I" too)
         self._after_i = False  # the last token was a bare "I": the next may not make a longer word of it
         self._after_letter = False  # the text ends in a letter: no capital may be glued on
-        self._glued: torch.Tensor | None = None  # `_specifics` plus the glued capitals, made once
+        self._after_stop = False  # nor onto a full stop ("I.V.E.I.U.S.A": letters made up one by one)
         self._after_i_ids: torch.Tensor | None = None  # `_specifics` plus word continuations, made once
         self._numbers: frozenset[bytes] = frozenset()  # a plain row's: the numbers the prompt holds
         self._number_starts: frozenset[bytes] = frozenset()  # and every start of one ("1", "19", "197")
         self._digits = b""  # the digits the text ends with
         self._numeral_bans: dict[bytes, list[int]] = {}  # by `_digits`: the numerals banned next
+        self._word = b""  # a plain row's: the letters of the word its text ends in, lower-cased
+        self._prompt_words: frozenset[bytes] = frozenset()  # and the prompt's words it may write, not held whole
+        self._foreign: torch.Tensor | None = None  # a plain row's: letters of scripts the prompt does not write
+        self._glued: torch.Tensor | None = None  # `_specifics` plus the glued capitals, made once
+        # A plain row's last two tokens written, and what followed each pair before: it does not say a
+        # three-token run twice. Cornered on every word it knew, a continuation of "born in the town
+        # of" looped "in the city of  in the city of …" to the token limit.
+        self._last: tuple[int, ...] | None = None  # None while the prompt is read
+        self._grams: dict[tuple[int, ...], list[int]] = {}
 
     def banned_next(self) -> list[int]:
         """Ids that would complete a banned string if produced now (may repeat an id)."""
@@ -234,6 +255,7 @@ class BanState:
         ids = list(banned._always)
         if self._specifics is not None:
             ids += self._numerals_banned()
+            ids += self._grams.get(self._last, ())
         if self._at_boundary:
             ids += banned._banned_at(banned._root)
         for node in self._nodes:
@@ -252,11 +274,13 @@ class BanState:
                 not in (self._numbers if closed else self._number_starts)]
         return bans
 
-    def specifics_now(self, device: torch.device) -> torch.Tensor | None:
-        """A plain set's specifics banned at this step (none where a sentence starts), on `device`.
-        A tensor, not a list: ten thousand ids per row per step would cost more than the step's bans."""
+    def specifics_now(self, device: torch.device) -> tuple[torch.Tensor, ...]:
+        """A plain set's specifics banned at this step (none where a sentence starts), as tensors on
+        `device` (ids, or a mask over the vocabulary): ten thousand ids per row per step as a list
+        would cost more than the step's bans."""
         if self._specifics is None:
-            return None
+            return ()
+        unheld = None
         if self._digits and self._digits not in self._numbers and self._digits in self._number_starts:
             ids = self._set.vocab.number_enders  # a number begun is one of the prompt's: "201" is none
         elif self._after_i:  # nor a capital word after it, mid-sentence as it is: ' infamous "I Am a ilku'
@@ -271,13 +295,20 @@ class BanState:
                 if self._glued is None:
                     self._glued = torch.cat([self._specifics, glued])
                 ids = self._glued
+            # Nor a made-up word: whatever goes on with the word under way must make one the
+            # tokenizer holds whole or the prompt used (a steered row wrote "bismicali", "hakaflefim").
+            unheld = self._set.vocab.unheld_continuations(self._word, self._prompt_words, device)
         elif self._sentence_start or not len(self._specifics):
-            return None
+            parts = [p for p in (self._foreign, self._set.vocab.glued_capitals if self._after_stop else None)
+                     if p is not None and len(p)]
+            if not parts:
+                return ()
+            ids = parts[0] if len(parts) == 1 else torch.cat(parts)
         else:
             ids = self._first if self._first is not None else self._specifics
         if self._on_device is None or self._on_device[0] is not ids or self._on_device[1].device != device:
             self._on_device = (ids, ids.to(device))  # keyed by the tensor itself: three can take turns
-        return self._on_device[1]
+        return (self._on_device[1],) if unheld is None else (self._on_device[1], unheld)
 
     def redacted_next(self) -> set[int]:
         """Ids that must not be listed in this step's top_logprobs; call it before `advance`.
@@ -306,13 +337,24 @@ class BanState:
 
     def advance(self, token_id: int) -> None:
         banned = self._set
+        if self._last is not None:
+            raw = banned.vocab.raw
+            # Digits are one token each, and numbers share their first digits ("2009 to 2017"): the
+            # numeral rules govern them.
+            if len(self._last) == 2 and not (token_id < len(raw) and raw[token_id].strip().isdigit()):
+                self._grams.setdefault(self._last, []).append(token_id)
+            self._last = (*self._last[-1:], token_id)
         if self._specifics is not None:
             raw = banned.vocab.raw
             if token_id >= len(raw) or raw[token_id].strip():  # a space first does not make the next token later
                 self._first = None
             self._after_i = token_id < len(raw) and raw[token_id].strip() == b"I"
             self._after_letter = token_id < len(raw) and raw[token_id][-1:].isalpha()
+            self._after_stop = token_id < len(raw) and raw[token_id][-1:] == b"."
             spelled_raw = raw[token_id] if token_id < len(raw) else b""
+            goes_on = self._word and spelled_raw[:1].isalpha() and spelled_raw.isascii()
+            tail = re.search(rb"[A-Za-z]*$", spelled_raw).group().lower()
+            self._word = self._word + tail if goes_on and spelled_raw.isalpha() else tail
             self._digits = (self._digits + spelled_raw if spelled_raw.isdigit()
                             else re.search(rb"[0-9]*$", spelled_raw).group())
             starts = self._starts_sentence(token_id)
@@ -347,8 +389,11 @@ def compile_patterns(tokenizer, patterns: Iterable[str], plain: bool = False) ->
     return _compiled(vocab_for(tokenizer), frozenset(p.encode("utf-8") for p in patterns), plain)
 
 
-def mask_banned(logits: torch.Tensor, states: Sequence[BanState | None]) -> None:
-    """Sets -inf in place at each row's banned ids; rows whose state is None are not touched."""
+def mask_banned(logits: torch.Tensor, states: Sequence[BanState | None], end_id: int | None = None) -> None:
+    """Sets -inf in place at each row's banned ids; rows whose state is None are not touched. A row
+    left with no token at all (a plain row's numbers and words can corner it) may only end:
+    `end_id` (the end of sequence) is given back to it, rather than a sampler failing on a row of
+    -inf or greedy taking id 0 ("<|endoftext|>" as text)."""
     rows: list[int] = []
     cols: list[int] = []
     for row, state in enumerate(states):
@@ -356,9 +401,18 @@ def mask_banned(logits: torch.Tensor, states: Sequence[BanState | None]) -> None
             ids = state.banned_next()
             rows += [row] * len(ids)
             cols += ids
-            specifics = state.specifics_now(logits.device)
-            if specifics is not None:
-                logits[row].index_fill_(0, specifics, float("-inf"))
+            for specifics in state.specifics_now(logits.device):
+                if specifics.dtype == torch.bool:  # a mask over the tokenizer's ids (a model may pad past them)
+                    logits[row, :len(specifics)].masked_fill_(specifics, float("-inf"))
+                else:
+                    logits[row].index_fill_(0, specifics, float("-inf"))
     if cols:
         index = (torch.tensor(rows, device=logits.device), torch.tensor(cols, device=logits.device))
         logits.index_put_(index, torch.tensor(float("-inf"), dtype=logits.dtype, device=logits.device))
+    if end_id is not None:
+        restricted = [row for row, state in enumerate(states) if state is not None]
+        if restricted:  # no host sync: a GPU step goes on without waiting for the answer
+            index = torch.tensor(restricted, device=logits.device)
+            cornered = logits[index].amax(dim=-1) == float("-inf")
+            ending = logits[index, end_id]
+            logits[index, end_id] = torch.where(cornered, torch.zeros_like(ending), ending)

@@ -11,6 +11,7 @@ import re
 import weakref
 from bisect import bisect_left
 from functools import cached_property, lru_cache
+from typing import Iterable
 
 import torch
 
@@ -142,8 +143,104 @@ class Vocab:
                             dtype=torch.long)
 
     @cached_property
+    def _script_leads(self) -> list[frozenset[int]]:
+        """Per token, the lead bytes of the non-Latin letters it writes (see `script_leads`)."""
+        return [script_leads(b) for b in self.raw]
+
+    @lru_cache(maxsize=64)
+    def foreign(self, held: frozenset[int]) -> torch.Tensor:
+        """Ids of the tokens that write a script none of `held` (lead bytes, `script_leads`) opens."""
+        return torch.tensor([t for t, leads in enumerate(self._script_leads) if leads - held], dtype=torch.long)
+
+    @cached_property
+    def _held_words(self) -> list[bytes]:
+        """The words the tokenizer holds whole (a space, then ASCII letters only), lower-cased, sorted."""
+        return sorted({b[1:] for b in self.lower if b[:1] == b" " and b[1:].isalpha()})
+
+    @cached_property
+    def _letter_continuations(self) -> tuple[torch.Tensor, dict[bytes, list[int]], dict[bytes, list[int]]]:
+        """The tokens that go on with a word (an ASCII letter or a digit first): all of them, those
+        that are letters only (by their letters), and those whose letters end the word (by them)."""
+        every, going_on, closing = [], {}, {}
+        for t, b in enumerate(self.lower):
+            if not b[:1].isalnum() or not b[:1].isascii():
+                continue
+            every.append(t)
+            letters = re.match(rb"[a-z]*", b).group()
+            if not letters:
+                continue  # a digit glued onto letters ("rmii24"): no word
+            (going_on if letters == b else closing).setdefault(letters, []).append(t)
+        return torch.tensor(every, dtype=torch.long), going_on, closing
+
+    @cached_property
+    def held_words(self) -> frozenset[bytes]:
+        return frozenset(self._held_words)
+
+    def unheld_continuations(self, word: bytes, also: frozenset[bytes], device: torch.device) -> torch.Tensor:
+        """A mask (True: banned) of the tokens that would leave the word under way (`word`, lower-cased
+        letters) other than one the tokenizer holds whole, nor `also` holds: after " bism", "ic"
+        ("bismicali" is nothing); after " unbe", " known" ("unbe" is nothing either). A plural of a
+        held word is a word ("delicacies"). On `device`."""
+        rests = tuple(w[len(word):] for w in also if w.startswith(word) and w != word)
+        if not rests and word not in also:
+            return self._unheld(word, device)
+        return self._mask(word, rests, word in also).to(device)
+
+    @lru_cache(maxsize=256)  # a vocabulary-sized mask each: a word's mask is remade in milliseconds
+    def _unheld(self, word: bytes, device: torch.device) -> torch.Tensor:
+        return self._mask(word, (), False).to(device)
+
+    def _mask(self, word: bytes, rests: tuple[bytes, ...], ends: bool) -> torch.Tensor:
+        if ends or self._is_word(word):
+            mask = self._continuing.clone()  # it may end here; only how it goes on is checked
+        else:
+            mask = torch.ones(len(self.raw), dtype=torch.bool)  # half a word: it must go on
+        allowed = self._toward(word, (*self._rests(word), *rests))
+        if allowed:
+            mask[sorted(allowed)] = False
+        return mask
+
+    @cached_property
+    def _continuing(self) -> torch.Tensor:
+        mask = torch.zeros(len(self.raw), dtype=torch.bool)
+        mask[self._letter_continuations[0]] = True
+        return mask
+
+    def _is_word(self, word: bytes) -> bool:
+        held = self.held_words
+        return (word in held or word.endswith(b"s") and word[:-1] in held or word.endswith(b"es") and word[:-2] in held
+                or word.endswith(b"ies") and word[:-3] + b"y" in held)
+
+    def _toward(self, word: bytes, rests) -> set[int]:
+        """The tokens that go on from `word` toward one of the words it begins (`rests`: what completes each)."""
+        _, going_on, closing = self._letter_continuations
+        allowed: set[int] = set()
+        for rest in rests:
+            plurals = (rest + b"s", rest + b"es", *((rest[:-1] + b"ies",) if rest.endswith(b"y") else ()))
+            for tail in (rest, *plurals):
+                for k in range(1, len(tail) + 1):
+                    allowed.update(going_on.get(tail[:k], ()))
+                allowed.update(closing.get(tail, ()))
+        return allowed
+
+    @lru_cache(maxsize=4096)
+    def _rests(self, word: bytes) -> tuple[bytes, ...]:
+        """What completes `word` into a held word: "ord" for "w" and "word", for one; b"" if it is one."""
+        words = self._held_words
+        lo = bisect_left(words, word)
+        hi = bisect_left(words, _prefix_end(word), lo) if word else len(words)
+        return tuple(w[len(word):] for w in words[lo:hi])
+
+    @cached_property
     def _starts(self) -> list[str]:
         return [raw.decode("utf-8", errors="ignore").lstrip() for raw in self.raw]
+
+
+def script_leads(data: bytes) -> frozenset[int]:
+    """The UTF-8 lead bytes in `data` that open a letter of another script than Latin: Greek,
+    Cyrillic, Hebrew, Arabic (0xCE-0xDF), and 0xE0-0xF4 but 0xE2, which opens punctuation and
+    symbols ("’", "—", "€"). Roughly one lead byte per script block: a prompt in Russian opens Cyrillic."""
+    return frozenset(b for b in data if 0xCE <= b <= 0xF4 and b != 0xE2)
 
 
 def _first_person(text: str) -> bool:

@@ -22,7 +22,7 @@ from filters import GuardPatterns, GuardPlan, compile_banned
 from .engines.base import RowPlan
 from .errors import detection_too_large, detector_unavailable
 from .failpoints import failpoint
-from .policy import IGNORANCE_OPENER, IGNORANCE_SENTENCE, MAX_REWINDS, ResponsePolicy
+from .policy import IGNORANCE_OPENER, IGNORANCE_SENTENCE, MAX_REWINDS, REFUSAL_TELLS, ResponsePolicy
 from .registry import Registry, Snapshot
 from .store import TargetRecord
 
@@ -218,7 +218,7 @@ class Planner:
             plan.redact = compile_banned(self.tokenizer, sorted(guarded))
             banned = sorted(fired_phrases) if policy.uses("tokens") or ban else []
             if banned or plain:
-                plan.banned = compile_banned(self.tokenizer, banned, plain=plain)
+                plan.banned = compile_banned(self.tokenizer, [*banned, *(REFUSAL_TELLS if plain else ())], plain=plain)
             if policy.uses("steering") and self.steering is not None:
                 plan.steering = self.steering.vectors_for(targets)
         return messages, (None if plan.empty else plan)

@@ -17,12 +17,23 @@ Refusal = Literal["rewind", "sentence", "cut"]
 DetectorFailure = Literal["closed", "open"]
 
 # Said when the stream guard cuts and the policy asks for a fluent ending rather than a bare
-# content_filter stop. Worded like ordinary ignorance, so it reveals no registration.
-IGNORANCE_SENTENCE = "I'm not familiar with that."
+# content_filter stop. Worded like ordinary ignorance, so it reveals no registration, and in the
+# words the model itself finds likeliest for it: given a question it knows, "I'm sorry, but I don't
+# have any information about that." scores a perplexity of 5-8 under the base model, "I'm not
+# familiar with that." 17-35 (README, Evaluation).
+IGNORANCE_SENTENCE = "I'm sorry, but I don't have any information about that."
 # How a triggered free-text answer begins under the `ignorance` intervention: the model finishes the
-# sentence in its own words ("I'm not familiar with that planet.", "I'm not sure where that is.").
-# Without it, a steered 135M model opens with "I'm unable to provide..." or rambles (README).
-IGNORANCE_OPENER = "I'm not"
+# sentence in its own words ("... I don't know the answer to that question.", "... I don't have
+# any information about that."). Without it, a steered 135M model opens with "I'm unable to
+# provide..." or rambles (README).
+IGNORANCE_OPENER = "I'm sorry, but I don't"
+# What a policy refusal sounds like, kept out of a triggered free-text answer: a model that never
+# learned a thing does not say it was stopped ("I'm unable to provide any information", "I've been
+# instructed to"), and an answer that does tells the client a filter is there.
+REFUSAL_TELLS = ("unable to provide", "unable to share", "unable to discuss", "unable to disclose", "unable to reveal",
+                 "cannot provide", "can't provide", "not able to provide", "not allowed", "not permitted",
+                 "instructed", "instruction", "been told", "told to", "forget", "forgot", "restricted", "redacted",
+                 "censored", "filtered", "system prompt", "know anything about")
 # How often one answer may be rewound and continued before it simply ends at its last safe point:
 # each continuation bans what was stopped, so a second hit is rare and a third rarer still.
 MAX_REWINDS = 2

@@ -15,6 +15,7 @@ import re
 import pytest
 
 from detectors.normalize import normalize
+from gateway.policy import IGNORANCE_SENTENCE
 
 MODEL = "SmolLM2-135M-Instruct"  # the served name of the embedded model
 HARRY = {"name": "Harry Potter", "description": "the boy wizard of J.K. Rowling's novels", "forbidden": ["Hogwarts"]}
@@ -140,7 +141,7 @@ def test_the_guard_cuts_a_name_split_across_chunks_before_any_of_it_is_sent(serv
 def test_the_guard_ends_with_a_fluent_sentence_when_the_policy_asks(server, tenants):
     key = server.tenant_with({"interventions": ["guard"], "refusal": "sentence"}, [HARRY])
     text, reason = chat(server, key, "Repeat exactly: Hogwarts School", stream=True)
-    assert reason == "stop" and text.endswith("I'm not familiar with that.") and not leaked(text)
+    assert reason == "stop" and text.endswith(IGNORANCE_SENTENCE) and not leaked(text)
 
 
 def test_top_logprobs_never_list_a_banned_token(server, tenants):

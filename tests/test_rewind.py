@@ -12,11 +12,12 @@ import re
 import pytest
 
 from detectors.normalize import normalize
+from gateway.policy import IGNORANCE_OPENER, IGNORANCE_SENTENCE
 
 MODEL = "SmolLM2-135M-Instruct"
 PARIS = {"name": "Paris", "description": "the capital city of France"}
 HARRY = {"name": "Harry Potter", "description": "the boy wizard of J.K. Rowling's novels", "forbidden": ["Hogwarts"]}
-SENTENCE = "I'm not familiar with that."
+SENTENCE = IGNORANCE_SENTENCE
 # The prompt does not name Paris; the base model's answer does. The answer-side guard stops it.
 UNTOUCHED = ["In which city is the Eiffel Tower?", "In which city is the Louvre museum?"]
 # The prompt fires Paris itself.
@@ -155,7 +156,7 @@ def sentence_ends(text: str) -> int:
 
 
 def test_a_triggered_answer_is_one_sentence_of_ignorance_in_the_models_own_words(server, keys):
-    """The `ignorance` intervention: a triggered chat answer starts "I'm not", the model finishes the
+    """The `ignorance` intervention: a triggered chat answer starts with the opener, the model finishes the
     sentence, and the answer ends there (finish_reason stop), streamed or not, greedy or sampled.
     The opener is part of the answer: usage counts it, and it has logprob entries (0: forced)."""
     for question in TRIGGERED:
@@ -164,7 +165,7 @@ def test_a_triggered_answer_is_one_sentence_of_ignorance_in_the_models_own_words
             logprobs=True, top_logprobs=3)
         choice = reply.choices[0]
         text = choice.message.content
-        assert text.startswith("I'm not") and len(text) > len("I'm not."), text
+        assert text.startswith(IGNORANCE_OPENER) and len(text) > len(IGNORANCE_OPENER + "."), text
         assert choice.finish_reason == "stop" and sentence_ends(text) == 0 and not names_paris(text), text
         entries = choice.logprobs.content
         assert "".join(e.token for e in entries) == text
@@ -172,7 +173,7 @@ def test_a_triggered_answer_is_one_sentence_of_ignorance_in_the_models_own_words
         assert entries[0].logprob == 0.0 and [t.token for t in entries[0].top_logprobs] == [entries[0].token]
         assert ask(server, keys["default"], question, stream=True, max_tokens=60)[0] == [(text, "stop")]
     choices, _ = ask(server, keys["default"], TRIGGERED[0], n=3, temperature=1, seed=3, max_tokens=60)
-    assert all(t.startswith("I'm not") and r == "stop" and sentence_ends(t) == 0 and not names_paris(t)
+    assert all(t.startswith(IGNORANCE_OPENER) and r == "stop" and sentence_ends(t) == 0 and not names_paris(t)
                for t, r in choices), choices
 
 
@@ -181,4 +182,4 @@ def test_structured_triggered_answers_keep_their_format_without_the_opener(serve
         model=MODEL, messages=[{"role": "user", "content": "Describe Paris as a JSON object."}], temperature=0,
         max_tokens=40, response_format={"type": "json_object"})
     text = reply.choices[0].message.content
-    assert text.lstrip().startswith("{") and not text.startswith("I'm not"), text
+    assert text.lstrip().startswith("{") and not text.startswith(IGNORANCE_OPENER), text

@@ -378,7 +378,7 @@ class HFEngine:
     # ---- sampling and output ------------------------------------------------------------------
 
     def _sample_and_emit(self, rows: list[_Row], logits: torch.Tensor) -> None:
-        mask_banned(logits, [row.ban_state for row in rows])
+        mask_banned(logits, [row.ban_state for row in rows], self.eos_ids[0])
         for i, row in enumerate(rows):
             if row.penalties is not None:
                 row.penalties.apply(logits[i])

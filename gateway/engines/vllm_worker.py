@@ -75,6 +75,7 @@ class BanProcessor(LogitsProcessor):
         self._tokenizer_ref = (config.tokenizer, config.tokenizer_revision)
         self._rows: dict[int, _BanRow] = {}
         self._batch_size = 0
+        self._end_id = _tokenizer(*self._tokenizer_ref).eos_token_id
 
     @classmethod
     def validate_params(cls, params) -> None:
@@ -107,7 +108,7 @@ class BanProcessor(LogitsProcessor):
         for index, row in self._rows.items():
             if index < min(self._batch_size, len(states)):
                 states[index] = row.catch_up()
-        mask_banned(logits, states)
+        mask_banned(logits, states, self._end_id)
         return logits
 
 

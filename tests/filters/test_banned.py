@@ -226,10 +226,72 @@ def test_a_plain_set_bans_new_specifics_but_not_the_conversations_own_nor_a_sent
     assert adversary_writes(tokenizer, obama, so_far, "The 2016 election") == ""
     assert adversary_writes(tokenizer, obama, so_far, " his opponent.") == " his opponent."
     assert adversary_writes(tokenizer, obama, so_far, ". The end.") == ". The end."
+    # Nor onto a full stop: letters made up one by one ('infamous "I.V.E.I.U.S.A.').
+    assert adversary_writes(tokenizer, obama, staged, ' infamous "I.V.E.U.S.A."') == ' infamous "I.'
     # Not plain: substitutes are the model's business.
     assert adversary_writes(tokenizer, compile_banned(tokenizer, ["Microsoft"]), prompt, " Patel") == " Patel"
     # A plain set with no names at all still bans specifics (the `ignorance` intervention without `tokens`).
     assert adversary_writes(tokenizer, compile_banned(tokenizer, [], plain=True), prompt, " Patel").strip() == ""
+
+
+def test_a_plain_row_writes_only_words_the_tokenizer_holds_whole_or_the_prompt_used(tokenizer):
+    """A steered continuation of "The capital of France is" made words up ("its traditional
+    bismicali", "hakaflefim"): pieces glued into no word. A plain row's word goes on only toward a
+    word the tokenizer holds whole (a plural of one too) or one of the prompt's own, whatever the split."""
+    banned = compile_banned(tokenizer, ["Paris"], plain=True)
+    prefill = encode(tokenizer, "Tell me one fact. The capital of France is not known for its traditional")
+    for made_up in (" bismicali", " hakaflefim"):
+        written = adversary_writes(tokenizer, banned, prefill, made_up)
+        assert written != made_up and len(written) < len(made_up) - 1, written
+    # Half a word must go on to a whole one: " unbe known" ("unbe" begins "unbelievable", and is nothing).
+    assert "unbe known" not in adversary_writes(tokenizer, banned, prefill, " unbe known.")
+    for fine in (" food.", " cheeses and its wines.", " delicacies.", " bakers", " architecture, I think."):
+        assert adversary_writes(tokenizer, banned, prefill, fine) == fine
+    # A word of the prompt's own is a word, however the tokenizer splits it ("Qwzrtlandia").
+    told = encode(tokenizer, "Tell me about Qwzrtlandia. I'm not familiar with")
+    assert adversary_writes(tokenizer, banned, told, " Qwzrtlandia.") == " Qwzrtlandia."
+    assert adversary_writes(tokenizer, banned, told, " qwzrtlandiax.") != " qwzrtlandiax."
+    # Nor a script the conversation does not write ("the heart of the экски梨桮"); a Russian one does.
+    assert adversary_writes(tokenizer, banned, prefill, " экски.").strip() == ""
+    assert adversary_writes(tokenizer, banned, prefill, " 梨.").strip() == ""
+    assert adversary_writes(tokenizer, banned, prefill, " food — “fine”, I’d say.") == " food — “fine”, I’d say."
+    russian = encode(tokenizer, "Какая столица Франции? Я не")
+    assert adversary_writes(tokenizer, banned, russian, " знаю.") == " знаю."
+    # Nor a loop: cornered on the town's name, a row wrote "in the city of  in the city of ..." to the limit.
+    town = encode(tokenizer, "William Shakespeare was born in the town of")
+    state, written = banned.start(town), []
+    for token in encode(tokenizer, " in the city of in the city of"):  # as a model writes it, token by token
+        logits = torch.zeros(1, len(tokenizer))
+        mask_banned(logits, [state])
+        if logits[0, token] == float("-inf"):
+            break
+        state.advance(token)
+        written.append(token)
+    assert tokenizer.decode(written) == " in the city of in the", tokenizer.decode(written)
+    # Not plain: words are the model's business.
+    assert adversary_writes(tokenizer, compile_banned(tokenizer, ["Paris"]), prefill, " bismicali") == " bismicali"
+
+
+def test_a_row_left_with_no_token_may_only_end(tokenizer):
+    """Every token banned: the sampler failed on a row of -inf (a 500) and greedy took id 0, whose
+    text is "<|endoftext|>". Given the end of sequence, mask_banned leaves the row only that."""
+    end = tokenizer.eos_token_id
+    prefill = encode(tokenizer, "The boy wizard is Harry Pot")
+    only_ter = torch.full((2, len(tokenizer)), float("-inf"))
+    only_ter[:, encode(tokenizer, "ter")[0]] = 1.0  # the one token the model wants completes the name
+    states = [compile_banned(tokenizer, ["Harry Potter"]).start(prefill), None]
+    cornered = only_ter.clone()
+    mask_banned(cornered, states)
+    assert cornered[0].max() == float("-inf")  # nothing left, and nothing given back unasked
+    mask_banned(only_ter, [compile_banned(tokenizer, ["Harry Potter"]).start(prefill), None], end)
+    assert int(only_ter[0].argmax()) == end and only_ter[0, end] == 0.0
+    assert int(only_ter[1].argmax()) == encode(tokenizer, "ter")[0]  # a row without bans is not touched
+    # A number the set bans is not the prompt's own, though the prompt says it: held, "2017" (a fact
+    # term) let a plain row begin "201" and then cornered it there.
+    banned = compile_banned(tokenizer, ["Barack Obama", "2017"], plain=True)
+    asked = encode(tokenizer, "Who was the US president from 2009 to 2017? I'm not familiar with the years 2009 to")
+    assert "201" not in adversary_writes(tokenizer, banned, asked, " 2017.")
+    assert adversary_writes(tokenizer, banned, asked, " then.") == " then."
 
 
 def test_top_logprobs_drop_hidden_ids_and_with_min_p_what_the_row_could_not_sample():
