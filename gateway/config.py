@@ -57,7 +57,10 @@ class Settings:
     triggered_min_p: float = 0.3
     # A plain question that fires a target only semantically (no name in it) is first answered by
     # the served model itself, greedily and unseen; the target stays fired only if that answer names
-    # it ("Which planet has the Great Red Spot?" -> Jupiter: not Mars). README "Detection".
+    # it ("Which planet has the Great Red Spot?" -> Jupiter: not Mars). The same answer decides
+    # whether a target only earlier turns touched is still what the conversation is about ("What is
+    # its capital city?") or in the background ("What is 2 plus 2?"). Off: both stay fired.
+    # README "Near is not about" and "Earlier turns".
     verify_semantic: bool = True
     log_level: str = "info"
 

@@ -11,11 +11,12 @@ import asyncio
 import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from typing import Awaitable, Callable, Sequence
 
 from detectors.aliases import stated_specifics
+from detectors.anaphora import points_back
 from detectors.types import Detection, DetectionTooLarge, Message
 from filters import GuardPatterns, GuardPlan, compile_banned
 
@@ -48,13 +49,18 @@ def instruction_message(targets: list[TargetRecord]) -> dict[str, str]:
     return {"role": "system", "content": instruction_text([t.name for t in targets])}
 
 
+def registered_phrases(target: TargetRecord) -> tuple[str, ...]:
+    """What its registration says a target is called or must never show: names, aliases (a
+    person's surname included) and forbidden strings."""
+    return tuple(dict.fromkeys([target.name, *target.aliases, *target.forbidden]))
+
+
 def banned_phrases(target: TargetRecord) -> tuple[str, ...]:
-    """What a triggered row must never write: names, aliases (a person's surname included),
-    forbidden strings, and the distinctive facts the model itself associates with the target
-    ("Bill Gates", "Himalayas": its fact terms, found at registration). Case, spacing, plural and
-    possessive variants are the filters' job."""
+    """What a triggered row must never write: the registered phrases and the distinctive facts the
+    model itself associates with the target ("Bill Gates", "Himalayas": its fact terms, found at
+    registration). Case, spacing, plural and possessive variants are the filters' job."""
     facts = target.knowledge.banned if target.knowledge else ()
-    return tuple(dict.fromkeys([target.name, *target.aliases, *target.forbidden, *facts]))
+    return tuple(dict.fromkeys([*registered_phrases(target), *facts]))
 
 
 def guarded_phrases(target: TargetRecord) -> tuple[str, ...]:
@@ -80,6 +86,11 @@ def _watched_redaction(tokenizer, parts: tuple[GuardPatterns, ...]):
 class PlanResult:
     detections: list[Detection]
     targets: list[TargetRecord]  # the ones that fired
+    # Fired by a conversation of several turns whose last turn does not name them, and the
+    # question now asked does not go near them (the model's own answer to it names none of their
+    # names or facts): the answer keeps those out and is otherwise the model's own. A chat that once asked about Paris must not get "I don't know"
+    # to every later question.
+    background: list[TargetRecord] = field(default_factory=list)
 
 
 class Planner:
@@ -113,22 +124,34 @@ class Planner:
 
     async def detect_checked(self, snapshot: Snapshot, messages: list[dict[str, str]],
                              prompt_ids: Sequence[int] | None = None) -> PlanResult:
-        """Detection, then the model's own word on a plain question that fired only semantically
-        (`prompt_ids`: the conversation as the engine reads it; without them nothing is checked)."""
+        """Detection, then the model's own word on what fired on doubtful grounds: a plain question
+        that fired only semantically, and a target the last of several turns does not name (`prompt_ids`: the
+        conversation as the engine reads it; without them nothing is checked)."""
         result = await asyncio.to_thread(self.detect, snapshot, messages)
-        return await self._verified(snapshot, messages, result, prompt_ids)
+        earlier: set[str] = set()
+        current = _current_turn(messages)
+        if current is not None and result.targets and _stands_alone(current):
+            # What the last turn names itself stays fired; what it is only near is the answer's to
+            # decide, as for a plain question of one turn.
+            now = await asyncio.to_thread(self.detect, snapshot, current)
+            earlier = {t.id for t in result.targets} - {d.target_id for d in now.detections if d.method == "lexical"}
+        return await self._verified(snapshot, messages, result, prompt_ids, earlier)
 
     async def _verified(self, snapshot: Snapshot, messages, result: PlanResult,
-                        prompt_ids: Sequence[int] | None) -> PlanResult:
-        """Drops a semantic detection of a plain question when the served model's own greedy
-        answer neither names the target nor states one of its fact terms. Similarity finds what a
-        question is near ("Which planet has the Great Red Spot?" is near Mars's questions), not what
-        it is about; the model's answer says that (Jupiter). A question that describes the target
-        is answered without its name, but with its facts ("Into which ocean does the largest river
-        in South America flow?" -> "the Atlantic Ocean", a fact term of the Amazon River). It fails
-        closed: any error keeps the detection."""
-        doubtful = {d.target_id for d in result.detections if d.method == "semantic"}
-        if not doubtful or self.answer is None or prompt_ids is None or not _plain_question(messages):
+                        prompt_ids: Sequence[int] | None, earlier: set[str]) -> PlanResult:
+        """Reads the served model's own greedy answer. A semantic detection of a plain question is
+        dropped when that answer neither names the target nor states one of its fact terms:
+        similarity finds what a question is near ("Which planet has the Great Red Spot?" is near
+        Mars's questions), not what it is about; the model's answer says that (Jupiter). A question
+        that describes the target is answered without its name, but with its facts ("Into which
+        ocean does the largest river in South America flow?" -> "the Atlantic Ocean", a fact term of
+        the Amazon River). An `earlier` target (one the last turn does not name) goes to the background unless that
+        answer names it or states its facts, in any words or language ("In which city is the Eiffel
+        Tower?" after a turn about Paris is answered "Paris", "What is 2 plus 2?" is not); so does one the last turn is only near, without naming it. It fails
+        closed: any error keeps every detection as it fired."""
+        semantic = {d.target_id for d in result.detections if d.method == "semantic"} if _plain_question(messages) else set()
+        doubtful = semantic | earlier
+        if not doubtful or self.answer is None or prompt_ids is None:
             return result
 
         # A prefill the answer continues is read with it: "…named Harry Pot" + "ter" names him.
@@ -144,13 +167,15 @@ class Planner:
         try:
             answer = await self.answer(prompt_ids, lambda text: named(text) == doubtful)
         except Exception as exc:  # overloaded or failing: serve it as fired, never unprotected
-            log.info("semantic detection kept unchecked: %s", type(exc).__name__)
+            log.info("detection kept unchecked: %s", type(exc).__name__)
             return result
         said = named(answer)
-        kept = [d for d in result.detections if d.method != "semantic" or d.target_id in said]
-        if len(kept) == len(result.detections):
+        kept = [d for d in result.detections if d.target_id not in semantic or d.target_id in said]
+        background = earlier - said
+        if len(kept) == len(result.detections) and not background:
             return result
-        return PlanResult(kept, [snapshot.record(d.target_id) for d in kept])
+        return PlanResult(kept, [snapshot.record(d.target_id) for d in kept if d.target_id not in background],
+                          [snapshot.record(t) for t in background])
 
     async def plan(self, tenant, messages, form: str = "chat", prompt_ids: Sequence[int] | None = None,
                    listing: bool = False):
@@ -173,7 +198,7 @@ class Planner:
             if policy.on_detector_error == "open":
                 return messages, None
             raise detector_unavailable() from None
-        if not result.targets and not policy.uses("guard"):
+        if not result.targets and not result.background and not policy.uses("guard"):
             return messages, None
         return await asyncio.to_thread(self.build, snapshot, messages, result, policy, form=form, listing=listing)
 
@@ -184,27 +209,35 @@ class Planner:
         continuation after a rewind that did not would write the stopped name again."""
         plan = RowPlan()
         targets = result.targets
+        kept_out = [*targets, *result.background]  # every target whose names stay out
         asked = messages
-        stated = _stated(messages, targets)
-        fired_phrases = frozenset(p for t in targets for p in banned_phrases(t)) | stated
-        guarded = frozenset(p for t in targets for p in guarded_phrases(t)) | stated
+        stated = _stated(messages, kept_out)
+        # A background target's fact terms are not banned: they are words such as "President" or
+        # "Western", which an answer that is not about the target may need ("The president who
+        # abolished slavery"). Its answer was checked not to go near them, and they stay out of
+        # top_logprobs.
+        named = frozenset(p for t in result.background for p in registered_phrases(t))
+        fired_phrases = frozenset(p for t in targets for p in banned_phrases(t)) | named | stated
+        guarded = frozenset(p for t in targets for p in guarded_phrases(t)) | named | stated
+        listed = guarded | frozenset(p for t in result.background for p in guarded_phrases(t))
         if policy.uses("guard"):
             # The answer is part of the conversation: a target the prompt did not touch fires when
             # the answer names it and detection over the conversation plus the answer agrees.
             plan.guard = GuardPlan(
-                banned=_guard_patterns(guarded) if targets else None,
+                banned=_guard_patterns(guarded) if kept_out else None,
                 watched=snapshot.watched,
-                judge=self._answer_judge(snapshot, messages, {t.id for t in targets}, policy),
+                judge=self._answer_judge(snapshot, messages, {t.id for t in kept_out}, policy),
                 executor=self.judges,
             )
             plan.refusal_text = IGNORANCE_SENTENCE if policy.refusal in ("sentence", "rewind") else None
-            if listing and not targets and snapshot.watched:
+            if listing and not kept_out and snapshot.watched:
                 # The guard reads the text, not the alternatives: "The Eiffel Tower is in" fires
                 # nothing, and its top_logprobs listed " Paris". Compiled only when asked for.
                 plan.redact = _watched_redaction(self.tokenizer, snapshot.watched.parts)
             if policy.refusal == "rewind":
                 plan.rewinds = MAX_REWINDS
                 plan.replan = partial(self._replan, snapshot, asked, result, policy, form)
+        plain = False
         if targets:
             plan.min_p = self.triggered_min_p
             if policy.uses("instruction"):
@@ -212,15 +245,16 @@ class Planner:
             plain = policy.uses("ignorance") and form != "structured"
             if plain:
                 messages = self._ignorance(plan, messages, form)
+            if policy.uses("steering") and self.steering is not None:
+                plan.steering = self.steering.vectors_for(targets)
+        if kept_out:
             # Compiled either way: without token bans the names are still kept out of top_logprobs.
             # Listing an alternative costs no fluency, so it hides the facts too ordinary to ban
             # while sampling ("radioactivity" after "Marie Curie did pioneering research on").
-            plan.redact = compile_banned(self.tokenizer, sorted(guarded))
-            banned = sorted(fired_phrases) if policy.uses("tokens") or ban else []
-            if banned or plain:
-                plan.banned = compile_banned(self.tokenizer, [*banned, *(REFUSAL_TELLS if plain else ())], plain=plain)
-            if policy.uses("steering") and self.steering is not None:
-                plan.steering = self.steering.vectors_for(targets)
+            plan.redact = compile_banned(self.tokenizer, sorted(listed))
+        banned = sorted(fired_phrases) if policy.uses("tokens") or ban else []
+        if banned or plain:
+            plan.banned = compile_banned(self.tokenizer, [*banned, *(REFUSAL_TELLS if plain else ())], plain=plain)
         return messages, (None if plan.empty else plan)
 
     def _ignorance(self, plan: RowPlan, messages, form: str):
@@ -240,7 +274,8 @@ class Planner:
         """The plan to continue a rewound answer with: the targets the conversation fired plus
         those the answer so far fires (the stopped name included), over the same snapshot."""
         found = self.detect(snapshot, [*messages, {"role": "assistant", "content": answer}])
-        fired = {t.id: t for t in [*result.targets, *found.targets]}
+        # An answer that went near a background target after all gets the target's whole treatment.
+        fired = {t.id: t for t in [*result.targets, *result.background, *found.targets]}
         merged = PlanResult([*result.detections, *found.detections], list(fired.values()))
         # The answer began with the opener only if the conversation itself fired.
         if form == "chat" and not result.targets:
@@ -274,6 +309,29 @@ def _stated(messages, targets: list[TargetRecord]) -> frozenset[str]:
 def _words_pattern(words: Sequence[str]) -> re.Pattern:
     """Any of these words or phrases, whole, as written (fact terms are names and numbers)."""
     return re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(words, key=len, reverse=True))) + r")(?!\w)")
+
+
+# Roles that frame every turn rather than ask one.
+_FRAMING_ROLES = ("system", "developer")
+
+
+def _current_turn(messages: list[dict[str, str]]) -> list[dict[str, str]] | None:
+    """The framing messages and the last user turn with what follows it, when earlier turns come
+    before it; None for a conversation of one turn."""
+    last = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=None)
+    if last is None or all(m["role"] in _FRAMING_ROLES for m in messages[:last]):
+        return None
+    return [*(m for m in messages[:last] if m["role"] in _FRAMING_ROLES), *messages[last:]]
+
+
+def _stands_alone(current: list[dict[str, str]]) -> bool:
+    """The current turn is one short question that does not refer back ("What is its capital?"
+    keeps every target of the turns it refers to; a long one may be a wrapper the greedy answer
+    plays along with)."""
+    asked = [m for m in current if m["role"] not in _FRAMING_ROLES]
+    users = [m for m in asked if m["role"] == "user"]
+    return (len(users) == 1 and len(users[0]["content"].split()) <= VERIFIED_MAX_WORDS
+            and not points_back(" ".join(m["content"] for m in asked)))
 
 
 def _plain_question(messages: list[dict[str, str]]) -> bool:

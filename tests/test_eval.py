@@ -39,11 +39,12 @@ def test_quick_eval_passes_and_writes_the_report(quick_report):
 
     for column in columns.values():
         for key in ("forget_leak", "attack_leak", "attack_leak_mean", "attack_leak_max", "retain_acc",
-                    "neighbour_acc", "quality", "quality_t1", "sampled", "errors", "error_rate"):
+                    "neighbour_acc", "followup_acc", "quality", "quality_t1", "sampled", "errors", "error_rate"):
             assert key in column, key
         assert set(column["attack_leak"]) == set(FAMILIES)
     lethe = columns[list(columns)[1]]
-    assert "added_latency_ms" in lethe and "untriggered_identical" in lethe
+    assert "added_latency_ms" in lethe and "untriggered_identical" in lethe and "followup_identical" in lethe
+    assert report["meta"]["counts"]["followup"] == report["meta"]["counts"]["retain"]
     # Temperature 1: five draws of each sampled prompt, every family among them, leak@k >= greedy leak.
     sampled = lethe["sampled"]
     assert sampled["k"] == 5 and set(sampled["attack_leak_at_k"]) == set(FAMILIES)

@@ -298,3 +298,52 @@ def test_a_semantic_hit_on_a_plain_question_stands_only_if_the_models_own_answer
     assert read[-1].endswith("Olympus Mons")  # read no further than the fact
     assert fired(question, answering("Jupiter has the Great Red Spot, a storm.")) == []
     assert fired(question, answering("Olympus alone is a mountain in Greece.")) == []  # the whole term
+
+
+def test_a_target_only_earlier_turns_name_goes_to_the_background_unless_the_answer_goes_near_it(registry):
+    """The planner's split of a conversation of several turns, with the real detector and a stand-in
+    for the engine's greedy answer (tests/test_earlier_turns.py runs the real model)."""
+    import asyncio
+
+    from gateway.planner import Planner
+
+    planner = Planner(registry, tokenizer=None, default_policy=ResponsePolicy())
+    paris = registry.create("tn_turns", name="Paris", aliases=[], description="the capital city of France",
+                            examples=[], forbidden=[], negatives=[], mandatory=False)
+    snapshot = registry.snapshot("tn_turns")
+    asked: list[str] = []
+
+    def answering(text: str):
+        async def answer(prompt_ids, enough):
+            asked.append(text)
+            return text
+        return answer
+
+    async def failing(prompt_ids, enough):
+        raise RuntimeError("engine overloaded")
+
+    def split(last: str, answer, earlier=("Tell me about Paris.", "I'm sorry, but I don't know.")):
+        planner.answer = answer
+        messages = [{"role": "user", "content": earlier[0]}, {"role": "assistant", "content": earlier[1]},
+                    {"role": "user", "content": last}]
+        result = asyncio.run(planner.detect_checked(snapshot, messages, (1, 2, 3)))
+        assert [d.target_id for d in result.detections] == [paris.id]  # fired, in either case
+        return [t.id for t in result.targets], [t.id for t in result.background]
+
+    assert split("How many legs does a spider have?", answering("A spider has eight legs.")) == ([], [paris.id])
+    assert split("In which city is the Eiffel Tower?", answering("The Eiffel Tower is in Paris.")) == ([paris.id], [])
+    assert split("How many legs does a spider have?", failing) == ([paris.id], [])  # fails closed
+    assert split("How many legs does a spider have?", None) == ([paris.id], [])
+    # The last turn names it, refers back, or is too long to be a plain question: whole treatment, unasked.
+    asked.clear()
+    assert split("And Paris, how many people live there?", answering("")) == ([paris.id], [])
+    assert split("What is its population?", answering("")) == ([paris.id], [])
+    assert split("Spiders? " * 41, answering("")) == ([paris.id], [])
+    assert not asked
+    # A system prompt is the current turn's: a target it names stays fired.
+    planner.answer = answering("A spider has eight legs.")
+    framed = [{"role": "system", "content": "You are a guide to Paris."},
+              {"role": "user", "content": "Hello."}, {"role": "assistant", "content": "Hi."},
+              {"role": "user", "content": "How many legs does a spider have?"}]
+    result = asyncio.run(planner.detect_checked(snapshot, framed, (1, 2, 3)))
+    assert [t.id for t in result.targets] == [paris.id] and not result.background

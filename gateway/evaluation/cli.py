@@ -198,7 +198,7 @@ def _summary(rep: dict) -> None:
         print(f"{label:>16}: forget leak {col['forget_leak']} (leak@{sampled.get('k')} {sampled.get('forget_leak_at_k')}), "
               f"attack leak mean {col['attack_leak_mean']} worst {col['attack_leak_max']} "
               f"(leak@k worst {sampled.get('attack_leak_at_k_max')}), retain {col['retain_acc']}, "
-              f"neighbours {col['neighbour_acc']}, errors {col['errors']}/{col['requests']}; "
+              f"neighbours {col['neighbour_acc']}, after a target turn {col.get('followup_acc')}, errors {col['errors']}/{col['requests']}; "
               f"splices {q.get('splice_rate')}/{q1.get('splice_rate')}, gibberish {q.get('gibberish_rate')}/"
               f"{q1.get('gibberish_rate')}, confabulation {q.get('confabulation_rate')}/{q1.get('confabulation_rate')}, "
               f"tells {q.get('tell_rate')}/{q1.get('tell_rate')} (greedy/T=1)")

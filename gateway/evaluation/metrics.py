@@ -144,7 +144,8 @@ def score(suite: Suite, result: RunResult, fluency: dict | None = None) -> dict:
         answers = result.answers.get(column.label, {})
         samples = result.samples.get(column.label, {})
         leak = {i: answer_leaks(a, by_id[i]) for i, a in answers.items() if by_id[i].split in ("forget", "attack")}
-        right = {i: answer_correct(a, by_id[i]) for i, a in answers.items() if by_id[i].split in ("retain", "neighbour")}
+        right = {i: answer_correct(a, by_id[i]) for i, a in answers.items()
+                 if by_id[i].split in ("retain", "neighbour", "followup")}
         leak_k = {i: any(answer_leaks(a, by_id[i]) for a in draws) for i, draws in samples.items() if draws}
         every = [*answers.values(), *(a for draws in samples.values() for a in draws)]
         col: dict = {
@@ -155,6 +156,7 @@ def score(suite: Suite, result: RunResult, fluency: dict | None = None) -> dict:
             "retain_acc": _mean(right[i.id] for i in suite.by_split("retain") if i.id in right),
             "neighbour_acc": _mean(right[i.id] for i in suite.by_split("neighbour") if i.id in right),
             "neighbour_acc_by_kind": _group(suite.by_split("neighbour"), right, lambda i: i.family),
+            "followup_acc": _mean(right[i.id] for i in suite.by_split("followup") if i.id in right),
             "neighbour_acc_by_target": _group(suite.by_split("neighbour"), right, lambda i: i.target),
             "forget_leak_by_target": _group(suite.by_split("forget"), leak, lambda i: i.target),
             "requests": len(every),
@@ -184,6 +186,7 @@ def score(suite: Suite, result: RunResult, fluency: dict | None = None) -> dict:
             col["quality_t1"] = quality(suite, result, column.label, targets, base_text, flu, sampled=True)
         if column.label != "base":
             col["untriggered_identical"] = _identical(suite, result, column.label)
+            col["followup_identical"] = _identical(suite, result, column.label, followups=True)
             col["added_latency_ms"] = {k: round(statistics.median(v) * 1000, 1) for k, v in
                                        result.latency.get(column.label, {}).items() if v}
         out["columns"][column.label] = col
@@ -320,11 +323,12 @@ def quality(suite: Suite, result: RunResult, label: str, targets: dict, base_tex
     }
 
 
-def _identical(suite: Suite, result: RunResult, label: str) -> float | None:
+def _identical(suite: Suite, result: RunResult, label: str, followups: bool = False) -> float | None:
     """Share of retain and neighbour prompts, untriggered, whose answer equals base's word for word
     (greedy: it should be 1). Forget and attack prompts the detector missed are left out: the
-    answer-side guard rightly changes those answers."""
+    answer-side guard rightly changes those answers. `followups`: the same share of retain questions
+    asked after a turn about a target (they fire, on that turn; what they ask does not touch it)."""
     base, mine = result.answers.get("base", {}), result.answers.get(label, {})
-    same = [base[i.id].text == mine[i.id].text for i in suite.items
-            if i.split in ("retain", "neighbour") and not result.fired.get(i.id) and i.id in base and i.id in mine]
-    return _mean(same)
+    asked = [i for i in suite.items if i.id in base and i.id in mine and (
+        i.split == "followup" if followups else i.split in ("retain", "neighbour") and not result.fired.get(i.id))]
+    return _mean(base[i.id].text == mine[i.id].text for i in asked)

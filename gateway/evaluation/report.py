@@ -36,7 +36,7 @@ def markdown(report: dict) -> str:
            f"Model `{meta['model']}` at {meta['base_url']}, {meta['started']}; greedy, and k={meta.get('k')} draws at "
            f"temperature 1 of {meta.get('sampled_prompts')} forget/attack prompts; max_tokens {meta['max_tokens']}; "
            f"{meta['counts']['forget']} forget, {meta['counts']['attack']} attack, {meta['counts']['retain']} retain, "
-           f"{meta['counts']['neighbour']} neighbour prompts; {meta['duration_s']:.0f} s.", "",
+           f"{meta['counts']['neighbour']} neighbour, {meta['counts'].get('followup', 0)} follow-up prompts; {meta['duration_s']:.0f} s.", "",
            "Columns: `base` is a tenant with no targets; each other column is a fresh tenant with the six targets "
            "registered under that response policy. Leak rate = share of answers that contain a gold fact, state it "
            "among top_logprobs alternatives, or failed (an error or 5xx counts as a leak); leak@k = share of prompts "
@@ -62,6 +62,8 @@ def markdown(report: dict) -> str:
         rows.append([f"neighbour accuracy, {kind}", *(_pct(cols[c]["neighbour_acc_by_kind"].get(kind)) for c in labels)])
     rows.append(["untriggered retain/neighbour answers identical to base", "–",
                  *(_pct(cols[c].get("untriggered_identical")) for c in lethe)])
+    rows.append(["retain accuracy after a turn about a target", *(_pct(cols[c].get("followup_acc")) for c in labels)])
+    rows.append(["those answers identical to base", "–", *(_pct(cols[c].get("followup_identical")) for c in lethe)])
     out += [_table(["metric", *labels], rows), "", "## Leak rate per attack family", ""]
     families = [f for f in FAMILY_ORDER if f in leak_by_family(cols["base"])]
     families += [f for f in leak_by_family(cols["base"]) if f not in families]

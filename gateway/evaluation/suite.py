@@ -15,13 +15,15 @@ from pathlib import Path
 
 # The repository's suite, when the package runs from a checkout; elsewhere pass --suite.
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "bench" / "data"
-SPLITS = ("forget", "attack", "retain", "neighbour")
+SPLITS = ("forget", "attack", "retain", "neighbour", "followup")
+# What the earlier turn of a follow-up item got for an answer: any reply that states nothing.
+EARLIER_ANSWER = "I don't know."
 
 
 @dataclass(frozen=True)
 class Item:
     id: str
-    split: str  # forget | attack | retain | neighbour
+    split: str  # forget | attack | retain | neighbour | followup (a retain question after a turn about a target)
     messages: list[dict]
     golds: list[str]
     target: str | None = None  # the forget target it is about (or near, for neighbours)
@@ -65,8 +67,8 @@ class Suite:
         groups: dict[tuple, list[Item]] = defaultdict(list)
         limits: dict[tuple, int | None] = {}
         for item in self.items:
-            if item.split == "retain":
-                key = ("retain",)
+            if item.split in ("retain", "followup"):
+                key = (item.split,)
                 limits[key] = retain
             elif item.split == "attack" and attacks_per_family is not None:
                 key = ("attack", item.family)
@@ -118,6 +120,7 @@ def load(directory: Path = DEFAULT_DIR) -> Suite:
         items.append(Item(row["id"], "retain", _messages(row), row["golds"], None, row.get("subject")))
     for row in _read(directory / "neighbours.jsonl"):
         items.append(Item(row["id"], "neighbour", _messages(row), row["golds"], row["target"], row.get("kind")))
+    items += followups(items, [t["name"] for t in targets])
     unknown = {i.target for i in items if i.target is not None} - names
     if unknown:
         raise ValueError(f"items refer to targets not in targets.jsonl: {sorted(unknown)}")
@@ -125,6 +128,22 @@ def load(directory: Path = DEFAULT_DIR) -> Suite:
     if duplicate:
         raise ValueError(f"duplicate item ids: {duplicate[:5]}")
     return Suite(targets, items)
+
+
+def followups(items: list[Item], targets: list[str]) -> list[Item]:
+    """Each retain question asked again as the next turn of a conversation that began with a
+    forget question (the targets taken in turn): a chat that once touched a target must answer what
+    comes next as before."""
+    opening = {t: next((i for i in items if i.split == "forget" and i.target == t), None) for t in targets}
+    openers = [i for i in opening.values() if i is not None]
+    if not openers:
+        return []
+    out = []
+    for k, item in enumerate(i for i in items if i.split == "retain"):
+        first = openers[k % len(openers)]
+        messages = [*first.messages, {"role": "assistant", "content": EARLIER_ANSWER}, *item.messages]
+        out.append(Item(f"{item.id}:after:{first.id}", "followup", messages, item.golds, first.target, item.family))
+    return out
 
 
 def _count(values) -> dict:

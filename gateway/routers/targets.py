@@ -98,10 +98,12 @@ async def detect(body: DetectRequest, request: Request, tenant: Tenant = Depends
         raise detection_too_large(exc) from None
     except Exception:
         raise detector_unavailable() from None
-    names = {t.id: t.name for t in result.targets}
+    names = {t.id: t.name for t in [*result.targets, *result.background]}
+    background = {t.id for t in result.background}
     return {"object": "list", "triggered": bool(result.detections), "data": [
         {"target_id": d.target_id, "name": names.get(d.target_id), "score": round(d.score, 4),
-         "threshold": round(d.threshold, 4), "method": d.method} for d in result.detections]}
+         "threshold": round(d.threshold, 4), "method": d.method, "background": d.target_id in background}
+        for d in result.detections]}
 
 
 @router.get("/{target_id}")
