@@ -88,8 +88,8 @@ class PlanResult:
     targets: list[TargetRecord]  # the ones that fired
     # Fired by a conversation of several turns whose last turn does not name them, and the
     # question now asked does not go near them (the model's own answer to it names none of their
-    # names or facts): the answer keeps those out and is otherwise the model's own. A chat that once asked about Paris must not get "I don't know"
-    # to every later question.
+    # names or facts): the answer keeps their names out and is otherwise the model's own. A chat
+    # that once asked about Paris must not get "I don't know" to every later question.
     background: list[TargetRecord] = field(default_factory=list)
 
 
@@ -125,8 +125,8 @@ class Planner:
     async def detect_checked(self, snapshot: Snapshot, messages: list[dict[str, str]],
                              prompt_ids: Sequence[int] | None = None) -> PlanResult:
         """Detection, then the model's own word on what fired on doubtful grounds: a plain question
-        that fired only semantically, and a target the last of several turns does not name (`prompt_ids`: the
-        conversation as the engine reads it; without them nothing is checked)."""
+        that fired only semantically, and a target the last of several turns does not name
+        (`prompt_ids`: the conversation as the engine reads it; without them nothing is checked)."""
         result = await asyncio.to_thread(self.detect, snapshot, messages)
         earlier: set[str] = set()
         current = _current_turn(messages)
@@ -145,11 +145,13 @@ class Planner:
         Mars's questions), not what it is about; the model's answer says that (Jupiter). A question
         that describes the target is answered without its name, but with its facts ("Into which
         ocean does the largest river in South America flow?" -> "the Atlantic Ocean", a fact term of
-        the Amazon River). An `earlier` target (one the last turn does not name) goes to the background unless that
-        answer names it or states its facts, in any words or language ("In which city is the Eiffel
-        Tower?" after a turn about Paris is answered "Paris", "What is 2 plus 2?" is not); so does one the last turn is only near, without naming it. It fails
-        closed: any error keeps every detection as it fired."""
-        semantic = {d.target_id for d in result.detections if d.method == "semantic"} if _plain_question(messages) else set()
+        the Amazon River). An `earlier` target (one the last turn does not name, though an earlier
+        turn may, or the last one is near it) goes to the background unless that answer names it or
+        states its facts, in any words or language: "In which city is the Eiffel Tower?" after a
+        turn about Paris is answered "Paris", "What is 2 plus 2?" is not. It fails closed: any
+        error keeps every detection as it fired."""
+        plain = _plain_question(messages)
+        semantic = {d.target_id for d in result.detections if d.method == "semantic" and plain}
         doubtful = semantic | earlier
         if not doubtful or self.answer is None or prompt_ids is None:
             return result
