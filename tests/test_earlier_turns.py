@@ -2,8 +2,8 @@
 
 A chat that once asked about Paris used to get one sentence of ignorance to every later question
 ("How many legs does a spider have?" included) for as long as that turn stayed in the history.
-Real server, real model, openai client; each claim is paired with a base tenant (no targets)
-answering the same conversation.
+Real server, real model, openai client, on both engines; each claim is paired with a base tenant
+(no targets) answering the same conversation.
 """
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ FOLLOW_UPS = ["Which river flows through it?", "In which city is the Eiffel Towe
 def says(text: str, *words: str) -> bool:
     folded = normalize(text).replace(" ", "")
     return any(w in folded for w in words)
+
+
+@pytest.fixture(scope="module")
+def server(engine_server):
+    return engine_server  # the planner decides; both engines serve what it decides
 
 
 @pytest.fixture(scope="module")
