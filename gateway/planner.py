@@ -330,9 +330,8 @@ def _stands_alone(current: list[dict[str, str]]) -> bool:
     """The current turn is one short question that does not refer back ("What is its capital?"
     keeps every target of the turns it refers to; a long one may be a wrapper the greedy answer
     plays along with)."""
-    asked = [m for m in current if m["role"] not in _FRAMING_ROLES]
-    users = [m for m in asked if m["role"] == "user"]
-    return (len(users) == 1 and len(users[0]["content"].split()) <= VERIFIED_MAX_WORDS
+    asked = [m for m in current if m["role"] not in _FRAMING_ROLES]  # the last user message first
+    return (len(asked[0]["content"].split()) <= VERIFIED_MAX_WORDS
             and not points_back(" ".join(m["content"] for m in asked)))
 
 
