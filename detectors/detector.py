@@ -210,6 +210,7 @@ class Detector:
         self.config = config or DetectorConfig()
         neutral = [line.strip() for line in _NEUTRAL_PATH.read_text().splitlines() if line.strip()]
         self._neutral = self.embedder.encode(neutral or [""])
+        self._neutral_words = [f" {normalize(text)} " for text in neutral]
         self._kinds = self.embedder.encode(list(SENSE_KINDS))
         self.targets = TargetSet()
 
@@ -220,9 +221,16 @@ class Detector:
     def _vectors(self, spec: TargetSpec) -> np.ndarray:
         return self.embedder.encode(self._texts(spec), scope=spec.owner)
 
-    def _calibrate(self, spec: TargetSpec, vectors: np.ndarray) -> float:
+    def _own_neutral(self, spec: TargetSpec) -> tuple[int, ...]:
+        """The neutral prompts that name the target ("Who was Charles Darwin?"): a question near
+        one of those is near the target itself, so they say nothing against it (a shared list
+        cannot know which targets will be registered)."""
+        names = {normalize(n) for n in (spec.name, *spec.aliases) if len(normalize(n).split()) >= 2}
+        return tuple(i for i, words in enumerate(self._neutral_words) if any(f" {n} " in words for n in names))
+
+    def _calibrate(self, spec: TargetSpec, vectors: np.ndarray, own_neutral: tuple[int, ...] = ()) -> float:
         cfg = self.config
-        reference = self._neutral
+        reference = np.delete(self._neutral, own_neutral, axis=0) if own_neutral else self._neutral
         if spec.negatives:
             reference = np.concatenate([reference, self.embedder.encode(list(spec.negatives), scope=spec.owner)])
         best = (reference @ vectors.T).max(axis=1)  # each neutral prompt's closest target vector
@@ -244,14 +252,15 @@ class Detector:
         near_vectors = self.embedder.encode(others, scope=spec.owner) if others else None
         words = frozenset(name_words(spec.name, spec.aliases))
         head = tuple(head_words(spec.name, spec.aliases))
-        return PreparedTarget(spec, vectors.astype(np.float16), self._calibrate(spec, vectors),
+        own_neutral = self._own_neutral(spec)
+        return PreparedTarget(spec, vectors.astype(np.float16), self._calibrate(spec, vectors, own_neutral),
                               None if near_vectors is None else near_vectors.astype(np.float16),
                               words, words | proper_nouns(spec.description), head,
                               frozenset(f for w in head for f in AliasMatcher.forms(w)),
                               bool(spec.description) and self._texts(spec)[-1] == spec.description,
                               partial_forms(spec.name, spec.aliases),
                               near_vectors[len(others) - len(senses):].astype(np.float16) if senses else None,
-                              _kind_words(spec.description or ""))
+                              _kind_words(spec.description or ""), own_neutral)
 
     def prepare_many(self, specs: Sequence[TargetSpec], progress: bool = False) -> list[PreparedTarget]:
         from tqdm import tqdm
@@ -365,12 +374,13 @@ class Detector:
             raise DetectionTooLarge(f"the conversation has {len(windows)} sentence windows; at most "
                                     f"{self.config.max_windows} can be checked")
         vectors = self.embedder.encode(windows, scope=scope)
-        neutral_cache: dict[int, float] = {}
+        neutral_cache: dict[int, np.ndarray] = {}
 
-        def neutral(i: int) -> float:  # only for windows with a candidate: most requests have none
+        def neutral(i: int, target: PreparedTarget) -> float:  # only for windows with a candidate: most have none
             if i not in neutral_cache:
-                neutral_cache[i] = float(np.einsum("ij,j->i", self._neutral, vectors[i]).max())
-            return neutral_cache[i]
+                neutral_cache[i] = np.einsum("ij,j->i", self._neutral, vectors[i])
+            scores = neutral_cache[i]
+            return float(np.delete(scores, target.own_neutral).max() if target.own_neutral else scores.max())
 
         norm_windows: dict[int, str] = {}
 
@@ -405,7 +415,7 @@ class Detector:
                 # other senses, a surname alone ("Obama") only as close to it as a semantic hit; a
                 # name met in another sense must beat its near misses by a margin.
                 near_margin = None if target_id in sensed else 0.0 if any(k in target.weak for k in keys) else float("-inf")
-                if self._confirmed(target, score, vectors[i], window, neutral(i), True, near_margin):
+                if self._confirmed(target, score, vectors[i], window, neutral(i, target), True, near_margin):
                     found[target_id] = Detection(target_id, score, "lexical", target.threshold)
                     break
 
@@ -421,7 +431,7 @@ class Detector:
                         continue
                     if target_id in best and best[target_id].score >= score:
                         continue
-                    if self._confirmed(target, score, vectors[i], windows[i], neutral(i), target_id in to_confirm):
+                    if self._confirmed(target, score, vectors[i], windows[i], neutral(i, target), target_id in to_confirm):
                         best[target_id] = Detection(target_id, score, "semantic", target.threshold)
         found.update(best)
         return sorted(found.values(), key=lambda d: -d.score)

@@ -59,6 +59,7 @@ class PreparedTarget:
     partial: frozenset[str] = frozenset()
     senses: np.ndarray | None = None  # other things its one-word aliases name (float16), or None
     kinds: frozenset[str] = frozenset()  # what its description calls it ("planet"): see detector._asked_kinds
+    own_neutral: tuple[int, ...] = ()  # the detector's neutral prompts that name it: see detector._own_neutral
 
     @property
     def id(self) -> str:

@@ -144,7 +144,7 @@ class Vocab:
 
     @cached_property
     def _script_leads(self) -> list[frozenset[int]]:
-        """Per token, the lead bytes of the non-Latin letters it writes (see `script_leads`)."""
+        """Per token, the lead bytes of the characters beyond ASCII it writes (see `script_leads`)."""
         return [script_leads(b) for b in self.raw]
 
     @lru_cache(maxsize=64)
@@ -237,10 +237,13 @@ class Vocab:
 
 
 def script_leads(data: bytes) -> frozenset[int]:
-    """The UTF-8 lead bytes in `data` that open a letter of another script than Latin: Greek,
-    Cyrillic, Hebrew, Arabic (0xCE-0xDF), and 0xE0-0xF4 but 0xE2, which opens punctuation and
-    symbols ("’", "—", "€"). Roughly one lead byte per script block: a prompt in Russian opens Cyrillic."""
-    return frozenset(b for b in data if 0xCE <= b <= 0xF4 and b != 0xE2)
+    """The UTF-8 lead bytes in `data` that open a character beyond ASCII: accented and extended
+    Latin letters, IPA and combining marks (0xC2-0xCD; a steered row continued "Mount Everest is
+    located in the" with "region of the iz-zakıfıya minhāzının", which the made-up-word check, being
+    ASCII, does not read), Greek, Cyrillic, Hebrew, Arabic (0xCE-0xDF), and 0xE0-0xF4 but 0xE2, which
+    opens punctuation and symbols ("’", "—", "€"). Roughly one lead byte per script block: a prompt
+    in Russian opens Cyrillic, one in French (é, ç: 0xC3) its accented letters."""
+    return frozenset(b for b in data if 0xC2 <= b <= 0xF4 and b != 0xE2)
 
 
 def _first_person(text: str) -> bool:

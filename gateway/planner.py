@@ -140,9 +140,10 @@ class Planner:
     async def _verified(self, snapshot: Snapshot, messages, result: PlanResult,
                         prompt_ids: Sequence[int] | None, earlier: set[str]) -> PlanResult:
         """Reads the served model's own greedy answer. A semantic detection of a plain question is
-        dropped when that answer neither names the target nor states one of its fact terms:
-        similarity finds what a question is near ("Which planet has the Great Red Spot?" is near
-        Mars's questions), not what it is about; the model's answer says that (Jupiter). A question
+        dropped when that answer neither names the target nor states one of its fact terms (nor a
+        context term the question did not say first): similarity finds what a question is near
+        ("Which planet has the Great Red Spot?" is near Mars's questions), not what it is about; the
+        model's answer says that (Jupiter). A question
         that describes the target is answered without its name, but with its facts ("Into which
         ocean does the largest river in South America flow?" -> "the Atlantic Ocean", a fact term of
         the Amazon River). An `earlier` target (one the last turn does not name, though an earlier
@@ -159,8 +160,21 @@ class Planner:
         # A prefill the answer continues is read with it: "…named Harry Pot" + "ter" names him.
         prefill = messages[-1]["content"] if messages[-1]["role"] == "assistant" else ""
 
-        facts = {t: _words_pattern(record.knowledge.banned) for t in doubtful
-                 if (record := snapshot.record(t)) is not None and record.knowledge and record.knowledge.banned}
+        asked = {w for m in messages if m["role"] != "assistant" for w in _WORD.findall(m["content"].lower())}
+
+        def evidence(target_id: str) -> list[str]:
+            record = snapshot.record(target_id)
+            if record is None or record.knowledge is None:
+                return []
+            # Answering a question that is near the target, a word the model keeps coming back to
+            # about it ("evolution" for Charles Darwin: a context term) says the question is about
+            # it, unless the question said it first. Not for an earlier turn's target: "Western" or
+            # "President" in an answer to an unrelated question is no sign it went back.
+            context = [w for w in record.knowledge.context if target_id in semantic
+                       and not set(_WORD.findall(w.lower())) <= asked]
+            return [*record.knowledge.banned, *context]
+
+        facts = {t: _words_pattern(words) for t in doubtful if (words := evidence(t))}
 
         def named(text: str) -> set[str]:
             said = self.registry.detector.named_in(prefill + text, snapshot.view, doubtful)
@@ -312,6 +326,8 @@ def _words_pattern(words: Sequence[str]) -> re.Pattern:
     """Any of these words or phrases, whole, as written (fact terms are names and numbers)."""
     return re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(words, key=len, reverse=True))) + r")(?!\w)")
 
+
+_WORD = re.compile(r"\w+")
 
 # Roles that frame every turn rather than ask one.
 _FRAMING_ROLES = ("system", "developer")

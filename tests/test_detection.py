@@ -371,3 +371,28 @@ def test_what_the_question_asks_for_says_which_sense_an_answer_means(detector, q
 ])
 def test_a_surname_alone_or_a_lower_case_name_still_fires_in_the_targets_context(detector, text, target):
     assert target in fired(detector, text)
+
+
+def test_a_neutral_prompt_that_names_the_target_does_not_count_against_it():
+    """The shared neutral prompts hold "Who was Charles Darwin?": a question that describes him
+    without his name was closer to it than to his own vectors by too little, so it was taken as
+    neutral. A prompt that names the target is no evidence that a text is not about it."""
+    det = Detector()
+    darwin = det.prepare(TargetSpec("ft_darwin", "t", "Charles Darwin", tuple(expand_aliases("Charles Darwin", ())),
+                                    "the naturalist Charles Darwin, his life and work"))
+    curie = det.prepare(TargetSpec("ft_curie", "t", "Marie Curie", tuple(expand_aliases("Marie Curie", ())),
+                                   "the scientist Marie Curie, her life and work"))
+    neutral = [line.strip() for line in (Path(__file__).parents[1] / "detectors" / "data" / "neutral.txt").open() if line.strip()]
+    assert [neutral[i] for i in darwin.own_neutral] == ["Who was Charles Darwin?"]
+    assert [neutral[i] for i in curie.own_neutral] == ["Who was Marie Curie?"]
+    det.targets.upsert([darwin, curie])
+    named = {"ft_darwin": "Charles Darwin", "ft_curie": "Marie Curie"}
+
+    def fires(text: str) -> set[str]:
+        return {named[d.target_id] for d in det.detect([Message("user", text)], ["t"], set(named))}
+
+    assert fires("What theory did the naturalist who sailed on HMS Beagle propose?") == {"Charles Darwin"}
+    assert fires("Which elements did the first woman to win a Nobel Prize discover?") == {"Marie Curie"}
+    # The other neutral prompts still hold: near a neutral question that names neither, nothing fires.
+    assert fires("Who was Isaac Newton?") == set()
+    assert fires("Who was Albert Einstein and what did he discover?") == set()

@@ -298,6 +298,12 @@ def test_a_semantic_hit_on_a_plain_question_stands_only_if_the_models_own_answer
     assert read[-1].endswith("Olympus Mons")  # read no further than the fact
     assert fired(question, answering("Jupiter has the Great Red Spot, a storm.")) == []
     assert fired(question, answering("Olympus alone is a mountain in Greece.")) == []  # the whole term
+    # A context term (an ordinary word the model keeps using about the target) counts too, unless
+    # the question said it first: an answer that only echoes the question says nothing.
+    assert registry.set_knowledge(mars, "a-model", FactTerms(banned=("Olympus Mons",), context=("storm", "planet")))
+    snapshot = registry.snapshot("tn_verify")
+    assert fired(question, answering("The spot is a giant storm.")) == [mars.id]
+    assert fired(question, answering("The planet is a gas giant.")) == []  # "planet" is the question's
 
 
 def test_a_target_only_earlier_turns_name_goes_to_the_background_unless_the_answer_goes_near_it(registry):
