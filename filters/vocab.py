@@ -237,13 +237,23 @@ class Vocab:
 
 
 def script_leads(data: bytes) -> frozenset[int]:
-    """The UTF-8 lead bytes in `data` that open a character beyond ASCII: accented and extended
-    Latin letters, IPA and combining marks (0xC2-0xCD; a steered row continued "Mount Everest is
-    located in the" with "region of the iz-zakıfıya minhāzının", which the made-up-word check, being
-    ASCII, does not read), Greek, Cyrillic, Hebrew, Arabic (0xCE-0xDF), and 0xE0-0xF4 but 0xE2, which
-    opens punctuation and symbols ("’", "—", "€"). Roughly one lead byte per script block: a prompt
-    in Russian opens Cyrillic, one in French (é, ç: 0xC3) its accented letters."""
-    return frozenset(b for b in data if 0xC2 <= b <= 0xF4 and b != 0xE2)
+    """The UTF-8 lead bytes in `data` that open a character beyond ASCII and everyday punctuation:
+    accented and extended Latin letters, IPA and combining marks (0xC2-0xCD; a steered row continued
+    "Mount Everest is located in the" with "region of the iz-zakıfıya minhāzının", which the
+    made-up-word check, being ASCII, does not read), Greek, Cyrillic, Hebrew, Arabic (0xCE-0xDF),
+    0xE0-0xF4, and 0xE2 but where it writes general punctuation or currency ("’", "—", "…", "€": 0xE2
+    0x80 or 0x82, then a byte) rather than symbols, enclosed numbers or direction marks ("①",
+    U+200F). A tokenizer spells those with a bare 0xE2 token, so a lead whose sequence the token does
+    not finish counts too. Roughly one lead byte per script block: a prompt in Russian opens
+    Cyrillic, one in French (é, ç: 0xC3) its accented letters."""
+    leads = set()
+    for i, byte in enumerate(data):
+        if byte == 0xE2:
+            if data[i + 1:i + 2] not in (b"\x80", b"\x82") or i + 2 >= len(data):
+                leads.add(byte)
+        elif 0xC2 <= byte <= 0xF4:
+            leads.add(byte)
+    return frozenset(leads)
 
 
 def _first_person(text: str) -> bool:

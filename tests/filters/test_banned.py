@@ -255,7 +255,7 @@ def test_a_plain_row_writes_only_words_the_tokenizer_holds_whole_or_the_prompt_u
     assert adversary_writes(tokenizer, banned, prefill, " экски.").strip() == ""
     assert adversary_writes(tokenizer, banned, prefill, " 梨.").strip() == ""
     # Extended Latin and symbols too ("the iz-zakıfıya minhāzının", "², ² in ²"), unless the prompt writes them.
-    for odd in (" zakıfıya.", " minhāzının.", " ².", " kemífakesı."):
+    for odd in (" zakıfıya.", " minhāzının.", " ².", " kemífakesı.", " ①.", " the\u200f I.", " → x."):
         assert adversary_writes(tokenizer, banned, prefill, odd).isascii(), odd
     french = encode(tokenizer, "Où se trouve la ville ? Désolé, je ne sais pas où elle se")
     assert adversary_writes(tokenizer, banned, french, " trouve, désolé.") == " trouve, désolé."
