@@ -225,7 +225,7 @@ class Detector:
         """The neutral prompts that name the target ("Who was Charles Darwin?"): a question near
         one of those is near the target itself, so they say nothing against it (a shared list
         cannot know which targets will be registered)."""
-        names = {normalize(n) for n in (spec.name, *spec.aliases) if len(normalize(n).split()) >= 2}
+        names = {n for n in map(normalize, (spec.name, *spec.aliases)) if len(n.split()) >= 2}
         return tuple(i for i, words in enumerate(self._neutral_words) if any(f" {n} " in words for n in names))
 
     def _calibrate(self, spec: TargetSpec, vectors: np.ndarray, own_neutral: tuple[int, ...] = ()) -> float:

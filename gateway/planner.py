@@ -143,10 +143,9 @@ class Planner:
         dropped when that answer neither names the target nor states one of its fact terms (nor a
         context term the question did not say first): similarity finds what a question is near
         ("Which planet has the Great Red Spot?" is near Mars's questions), not what it is about; the
-        model's answer says that (Jupiter). A question
-        that describes the target is answered without its name, but with its facts ("Into which
-        ocean does the largest river in South America flow?" -> "the Atlantic Ocean", a fact term of
-        the Amazon River). An `earlier` target (one the last turn does not name, though an earlier
+        model's answer says that (Jupiter). A question that describes the target is answered
+        without its name, but with its facts ("Into which ocean does the largest river in South
+        America flow?" -> "the Atlantic Ocean", a fact term of the Amazon River). An `earlier` target (one the last turn does not name, though an earlier
         turn may, or the last one is near it) goes to the background unless that answer names it or
         states its facts, in any words or language: "In which city is the Eiffel Tower?" after a
         turn about Paris is answered "Paris", "What is 2 plus 2?" is not. It fails closed: any

@@ -277,12 +277,13 @@ def run(base_url: str, admin_key: str, suite: Suite, policy_names: list[str], ma
         result = RunResult(model, columns)
         asyncio.run(_collect(base_url, model, columns, suite, max_tokens, concurrency, result, list(sampled), sampling,
                              base_k))
-        half = latency_prompts // 2
-        pool = [i for pair in zip(suite.by_split("retain")[:half], suite.by_split("forget")[:half]) for i in pair]
-        if latency_prompts and len(columns) > 1 and not pool:  # a suite of attacks only (--suite)
-            log.warning("no retain and forget questions to pair: added latency not measured")
-        elif latency_prompts and len(columns) > 1:
-            asyncio.run(_time_overhead(base_url, model, columns, pool, result.fired, result))
+        if latency_prompts and len(columns) > 1:
+            half = latency_prompts // 2
+            pool = [i for pair in zip(suite.by_split("retain")[:half], suite.by_split("forget")[:half]) for i in pair]
+            if pool:
+                asyncio.run(_time_overhead(base_url, model, columns, pool, result.fired, result))
+            else:  # a suite of attacks only (--suite)
+                log.warning("no retain and forget questions to pair: added latency not measured")
         return result
     finally:
         for column in columns:
