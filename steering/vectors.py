@@ -232,11 +232,20 @@ def _render(tokenizer, user: str, assistant: str | None = None) -> list[int]:
     return tokenizer.encode(text)
 
 
+class _Captured(Exception):
+    """Raised by the capture hook of the last layer asked for: the rest of the forward pass is not needed."""
+
+
 @torch.no_grad()
-def residuals(model, prompts: Sequence[Sequence[int]], *, position: str = "last", batch_size: int = 16) -> torch.Tensor:
+def residuals(model, prompts: Sequence[Sequence[int]], *, position: str = "last", batch_size: int = 16,
+              upto: int | None = None) -> torch.Tensor:
     """Each decoder layer's output for each prompt: [prompts, layers, hidden], float32 on CPU.
-    `position` "last" reads the last token, "mean" averages over the prompt's tokens."""
+    `position` "last" reads the last token, "mean" averages over the prompt's tokens. `upto`: only
+    layers 0..upto are read, and the forward pass stops there (steering reads the middle of the
+    model: half of the work)."""
     layers = find_decoder_layers(model)
+    if upto is not None:
+        layers = layers[: upto + 1]
     device = next(model.parameters()).device
     owner = threading.get_ident()
     captured: list[torch.Tensor | None] = [None] * len(layers)
@@ -253,6 +262,8 @@ def residuals(model, prompts: Sequence[Sequence[int]], *, position: str = "last"
             else:
                 weights = mask[:, :, None].to(torch.float32)
                 captured[index] = (hidden.float() * weights).sum(1) / weights.sum(1)
+            if upto is not None and index == len(layers) - 1:
+                raise _Captured
             return None
 
         return hook
@@ -270,8 +281,11 @@ def residuals(model, prompts: Sequence[Sequence[int]], *, position: str = "last"
                 mask[i, width - len(p) :] = 1
             ids, mask = ids.to(device), mask.to(device)
             state["mask"] = mask
-            model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
-                  use_cache=False)
+            try:
+                model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+                      use_cache=False, logits_to_keep=1)
+            except _Captured:
+                pass
             out.append(torch.stack(captured, dim=1).cpu())
     finally:
         for handle in handles:
@@ -279,11 +293,13 @@ def residuals(model, prompts: Sequence[Sequence[int]], *, position: str = "last"
     return torch.cat(out)
 
 
-def _residuals(model, prompts, position: str) -> torch.Tensor:
-    # A model served elsewhere (a vLLM engine) brings its own reader: activations are captured
-    # where the model runs instead of in a second copy of it.
+def _residuals(model, prompts, position: str, upto: int | None = None) -> torch.Tensor:
+    # A served model brings its own reader: activations are captured where the model runs (the
+    # engine's thread, a vLLM worker) instead of beside it.
     reader = getattr(model, "residuals", None)
-    return reader(prompts, position=position) if reader is not None else residuals(model, prompts, position=position)
+    if reader is not None:
+        return reader(prompts, position=position, upto=upto)
+    return residuals(model, prompts, position=position, upto=upto)
 
 
 def _num_layers(model) -> int:
@@ -318,10 +334,11 @@ def contrast_prompts(tokenizer, name: str, aliases: Sequence[str] = (), examples
 
 
 def target_contrast(model, tokenizer, name: str, aliases: Sequence[str] = (), examples: Sequence[str] = (), *,
-                    position: str = "last") -> tuple[torch.Tensor, torch.Tensor]:
-    """(`mean(unknown) - mean(target)` per layer [layers, hidden], residual norm per layer [layers])."""
+                    position: str = "last", upto: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(`mean(unknown) - mean(target)` per layer [layers, hidden], residual norm per layer [layers]);
+    layers 0..`upto` only, when given."""
     target, control = contrast_prompts(tokenizer, name, aliases, examples)
-    acts = _residuals(model, target + control, position)
+    acts = _residuals(model, target + control, position, upto)
     t, c = acts[: len(target)], acts[len(target) :]
     return c.mean(0) - t.mean(0), t.norm(dim=-1).mean(0)
 
@@ -375,7 +392,7 @@ def compute_steering_vectors(
     identity = identity or getattr(model, "identity", None) or model_identity(model)
     num_layers = _num_layers(model)
     layers = list(layers) if layers is not None else default_layers(num_layers)
-    contrast, norms = target_contrast(model, tokenizer, name, aliases, examples, position=position)
+    contrast, norms = target_contrast(model, tokenizer, name, aliases, examples, position=position, upto=max(layers))
     ignore = ignorance_direction(model, tokenizer, position=position, identity=identity) if ignorance else None
     return SteeringVectors(
         layers=compose(contrast, ignore, ignorance, layers),

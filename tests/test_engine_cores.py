@@ -89,3 +89,29 @@ def test_the_engine_thread_keeps_its_cores(engine):
     assert engine_ready.is_set()
     assert seen[0] == ENGINE_THREADS
     assert torch.get_num_threads() == 1  # this (the main) thread: the process default
+
+
+def test_work_between_steps_runs_on_the_engine_thread_and_its_failure_stays_its_own(engine):
+    """Steering vectors' forward passes run as jobs between the engine's steps, with its cores;
+    a job that raises hands the error to its caller and the engine serves on."""
+    import asyncio
+
+    from gateway.engines.base import GenerationRequest, SamplingParams
+
+    seen = engine.between_steps(lambda: (threading.current_thread().name, torch.get_num_threads())).result(60)
+    assert seen == ("lethe-engine", ENGINE_THREADS)
+
+    def broken():
+        raise ValueError("a job's own failure")
+
+    with pytest.raises(ValueError, match="own failure"):
+        engine.between_steps(broken).result(60)
+
+    async def answer() -> str:
+        ids = engine.render_chat([{"role": "user", "content": "What is the capital of France?"}])
+        text = ""
+        async for out in engine.generate(GenerationRequest("after-job", ids, SamplingParams(8, temperature=0.0))):
+            text += out.text
+        return text
+
+    assert "Paris" in asyncio.run(answer())

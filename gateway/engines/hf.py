@@ -19,7 +19,7 @@ import logging
 import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -29,6 +29,7 @@ from transformers import DynamicCache
 from .base import EngineOverloaded, GenerationOutput, GenerationRequest, RowOutputs, TokenLogprob
 from filters import mask_banned
 from filters.grammar import Grammars, GrammarState, mask_grammar
+from steering.vectors import model_identity, residuals
 
 from ..failpoints import failpoint
 from .cores import ENGINE_THREADS, claim_cores, one_core_by_default
@@ -100,6 +101,7 @@ class HFEngine:
         max_batch_size: int = 32,
         max_waiting: int = 256,
         max_prefill_tokens: int = 8192,
+        live_prefill_tokens: int = 256,
         threads: int = ENGINE_THREADS,
         stats: EngineStats | None = None,
     ):
@@ -111,6 +113,10 @@ class HFEngine:
         self.max_batch_size = max_batch_size
         self.max_waiting = max_waiting
         self.max_prefill_tokens = max_prefill_tokens
+        # While rows are decoding, a step admits only this many prompt tokens: a burst of arrivals
+        # (a registration's 32 probe questions) joins over a few steps instead of stalling every
+        # live stream for one long prefill.
+        self.live_prefill_tokens = live_prefill_tokens
         self.stats = stats or EngineStats()
         self.threads = threads
         self.eos_ids = self._eos_ids()
@@ -123,6 +129,10 @@ class HFEngine:
         self._grammars: Grammars | None = None
 
         self._incoming: queue.Queue[_Row] = queue.Queue()
+        # Model work beside serving (steering vectors' forward passes), run on this thread between
+        # two steps: on every core, and never competing with a step for them.
+        self._jobs: queue.Queue[tuple[Callable[[], object], Future]] = queue.Queue()
+        self._jobs_resume = 0.0  # monotonic time before which no job runs while rows are live
         self._aborted: set[str] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -164,6 +174,23 @@ class HFEngine:
             self._thread.join(timeout=30)
             self._thread = None
         self._finisher.shutdown(wait=False, cancel_futures=True)
+        while not self._jobs.empty():  # their callers must not wait for a loop that is gone
+            _, future = self._jobs.get_nowait()
+            future.cancel()
+
+    def between_steps(self, job: Callable[[], object]) -> Future:
+        """Runs `job` on the engine thread between two steps (one job per step, so live rows keep
+        decoding); its result or exception comes back through the future."""
+        future: Future = Future()
+        if not self.ready:
+            future.set_exception(RuntimeError("the engine is not running"))
+            return future
+        self._jobs.put((job, future))
+        self._wake.set()
+        return future
+
+    def residual_source(self, loop: asyncio.AbstractEventLoop | None = None) -> "EngineResiduals":
+        return EngineResiduals(self)
 
     @property
     def num_running(self) -> int:
@@ -236,10 +263,11 @@ class HFEngine:
         claim_cores(self.threads)
         self._cores_claimed.set()
         while not self._stop.is_set():
-            if not self._rows and self._incoming.empty():
+            if not self._rows and self._incoming.empty() and self._jobs.empty():
                 self._wake.wait(timeout=0.5)
                 self._wake.clear()
                 continue
+            self._run_one_job()
             newcomers: list[_Row] = []
             try:
                 self._drop_aborted()
@@ -256,10 +284,30 @@ class HFEngine:
                     row.finish("error")
                 self._reset_batch()
 
+    def _run_one_job(self) -> None:
+        # Live rows keep at least half of the engine's time: after a job, the next waits until the
+        # rows have had as long again (an idle engine runs jobs back to back).
+        if self._rows and time.monotonic() < self._jobs_resume:
+            return
+        try:
+            job, future = self._jobs.get_nowait()
+        except queue.Empty:
+            return
+        if not future.set_running_or_notify_cancel():
+            return
+        started = time.monotonic()
+        try:
+            future.set_result(job())
+        except BaseException as exc:  # the caller's to handle; the engine goes on
+            future.set_exception(exc)
+        finished = time.monotonic()
+        self._jobs_resume = finished + (finished - started)
+
     def _take_newcomers(self) -> list[_Row]:
         rows: list[_Row] = []
         tokens = 0
         room = self.max_batch_size - len(self._rows)
+        budget = self.live_prefill_tokens if self._rows else self.max_prefill_tokens
         while len(rows) < room:
             try:
                 row = self._incoming.get_nowait()
@@ -269,7 +317,7 @@ class HFEngine:
                 continue
             rows.append(row)
             tokens += len(row.request.prompt_ids)
-            if tokens >= self.max_prefill_tokens:
+            if tokens >= budget:
                 break
         return rows
 
@@ -436,6 +484,27 @@ class HFEngine:
 
     def _eos_ids(self) -> list[int]:
         return collect_eos_ids(getattr(self.model, "generation_config", None), self.model.config, self.tokenizer)
+
+
+class EngineResiduals:
+    """What `steering.compute_steering_vectors` needs of the model, read on the engine's thread
+    in chunks between decode steps. Read from a thread of its own, the same forward passes ran on
+    one core (the others are the engine's: `cores`) and took 10 s a target instead of 2."""
+
+    CHUNK = 4  # prompts per job: one job holds up the running rows for about two decode steps
+
+    def __init__(self, engine: HFEngine):
+        self.engine = engine
+        self.num_layers = engine.num_layers
+        self.identity = model_identity(engine.model)
+        self.device, self.dtype = engine.device, next(engine.model.parameters()).dtype
+
+    def residuals(self, prompts, *, position: str = "last", upto: int | None = None) -> torch.Tensor:
+        model = self.engine.model
+        chunks = [self.engine.between_steps(lambda part=prompts[i : i + self.CHUNK]: residuals(
+                      model, part, position=position, batch_size=self.CHUNK, upto=upto))
+                  for i in range(0, len(prompts), self.CHUNK)]
+        return torch.cat([chunk.result() for chunk in chunks])
 
 
 def _libc_trim():

@@ -330,7 +330,9 @@ class EngineResiduals:
         self.identity = engine.info["identity"]
         self.device, self.dtype = torch.device("cpu"), torch.float32  # plans travel to the workers from here
 
-    def residuals(self, prompts, *, position: str = "last") -> torch.Tensor:
+    def residuals(self, prompts, *, position: str = "last", upto: int | None = None) -> torch.Tensor:
         if position != "last":
             raise NotImplementedError("the vLLM engine captures the last prompt token only")
-        return asyncio.run_coroutine_threadsafe(self.engine.capture([list(p) for p in prompts]), self.loop).result()
+        # Every layer is captured: a worker's forward pass cannot be cut short.
+        captured = asyncio.run_coroutine_threadsafe(self.engine.capture([list(p) for p in prompts]), self.loop).result()
+        return captured if upto is None else captured[:, : upto + 1]

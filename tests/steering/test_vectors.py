@@ -78,3 +78,29 @@ def test_default_layers_scale_with_depth():
     assert default_layers(30) and default_layers(32)
     assert all(0 <= layer < 32 for layer in default_layers(32))
     assert default_layers(1) == [0]
+
+
+def test_residuals_up_to_a_layer_match_a_full_read_and_stop_there(tiny, tokenizer):
+    from steering.hooks import find_decoder_layers
+    from steering.vectors import residuals
+
+    target, control = contrast_prompts(tokenizer, "Paris")
+    prompts = target + control
+    full = residuals(tiny, prompts, batch_size=4)
+    ran = []
+    layers = find_decoder_layers(tiny)
+    handles = [layer.register_forward_pre_hook(lambda module, args, i=i: ran.append(i)) for i, layer in enumerate(layers)]
+    try:
+        partial = residuals(tiny, prompts, batch_size=4, upto=4)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert full.shape[1] == 8 and partial.shape[1] == 5
+    torch.testing.assert_close(partial, full[:, :5], rtol=0, atol=0)
+    assert set(ran) == {0, 1, 2, 3, 4}  # the layers after the last one read never ran
+    # Steering vectors read only as deep as their last layer, and come out as a deeper read gives them.
+    shallow = compute_steering_vectors(tiny, tokenizer, "Paris", layers=[2, 3])
+    deep = compute_steering_vectors(tiny, tokenizer, "Paris", layers=[2, 3, 7])
+    for layer in (2, 3):
+        torch.testing.assert_close(shallow.layers[layer], deep.layers[layer])
+        assert shallow.norms[layer] == pytest.approx(deep.norms[layer])
