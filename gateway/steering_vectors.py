@@ -8,6 +8,12 @@ served engine) when the owner's policy bans tokens or guards the answer. Until b
 status is `pending` and requests get every other intervention. Both are stored with the model's
 identity: serving another model recomputes them instead of reusing directions that mean nothing in
 its residual stream, or facts it may not know.
+
+Both run through the engine: the vectors' forward passes as the engine's `residual_source()` reads
+them (on its own thread between steps, or in vLLM's workers), the probe questions as greedy rows
+batched with live traffic. Reading them on a thread of its own, as this did first, gave the
+vectors one core (the engine holds the others) and made a target wait twice as long (README,
+Benchmarks).
 """
 
 from __future__ import annotations

@@ -24,9 +24,10 @@ the residual's norm. Scale is thus relative to the residual, so one default fits
 Defaults (layers, scale, mode) were chosen by measurement on the embedded model; see README.md
 beside this file and `bench/steering_sweep.py`.
 
-`compute_steering_vectors` runs forward passes on the model. Its capture hooks record only in the
-calling thread, and `GatedSteering` applies only in the thread that armed it, so it may run beside
-the engine's loop; it costs CPU time the engine then does not get.
+`compute_steering_vectors` runs forward passes on the model, only as deep as the last steered
+layer. Its capture hooks record only in the calling thread, and `GatedSteering` applies only in the
+thread that armed it, so the passes may run on a serving engine's own thread between its steps
+(what the gateway's engines do: `residual_source()`), or on a copy of the model anywhere.
 """
 
 from __future__ import annotations
