@@ -489,7 +489,8 @@ class HFEngine:
 class EngineResiduals:
     """What `steering.compute_steering_vectors` needs of the model, read on the engine's thread
     in chunks between decode steps. Read from a thread of its own, the same forward passes ran on
-    one core (the others are the engine's: `cores`) and took 10 s a target instead of 2."""
+    one core (the others are the engine's: `cores`) and took ~8 s a target instead of ~3
+    (bench/registration_bench.py)."""
 
     CHUNK = 4  # prompts per job: one job holds up the running rows for about two decode steps
 
