@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from steering import SteeringVectors, combine, compute_steering_vectors, model_identity
+from steering import SteeringVectors, combine, compute_steering_vectors
 from steering.knowledge import CONTROL_SUBJECTS, ControlVocabulary, control_vocabulary, fact_terms, probe_questions
 
 from .engines.base import EngineOverloaded, GenerationRequest, SamplingParams
@@ -127,17 +127,12 @@ class SteeringVectorStore:
         self._thread = threading.Thread(target=self._work, name="lethe-steering", daemon=True)
 
     def start(self, model, ask: Callable[[list[str]], list[str]] | None = None) -> None:
-        """Attaches the served model (a transformers module, or an engine's residual reader with
-        `residuals`, `identity`, `device`, `dtype`) and `ask`, which answers questions through the
+        """Attaches the served model, as its engine's residual reader (`residual_source()`: with
+        `residuals`, `identity`, `device`, `dtype`), and `ask`, which answers questions through the
         served engine (greedy, blocking: called from this store's thread); loads the stored vectors
         and works through what tenants need (targets written while the engine was loading included)."""
         self.ask = ask
-        if hasattr(model, "residuals"):
-            self.device, self.dtype, self.model_id = model.device, model.dtype, model.identity
-        else:
-            param = next(model.parameters())
-            self.device, self.dtype = param.device, param.dtype
-            self.model_id = model_identity(model)
+        self.device, self.dtype, self.model_id = model.device, model.dtype, model.identity
         if self.enabled:
             self.model = model
             stored = {target_id: SteeringVectors.from_bytes(blob)
@@ -297,11 +292,15 @@ class SteeringVectorStore:
         one's fact terms (steering.knowledge)."""
         control = self._control_vocabulary()
         questions = {t.id: probe_questions(t.name) for t in targets}
-        answers = iter(self.ask([q for qs in questions.values() for q in qs]))
+        answers = self._ask_each(questions)
         for target in targets:
-            own = [next(answers) for _ in questions[target.id]]
-            terms = fact_terms(own, questions[target.id], [target.name, *target.aliases], control)
+            terms = fact_terms(answers[target.id], questions[target.id], [target.name, *target.aliases], control)
             self.registry.set_knowledge(target, self.model_id, terms)
+
+    def _ask_each(self, questions: dict[str, list[str]]) -> dict[str, list[str]]:
+        """Every subject's answers to its questions, all asked as one batch."""
+        answers = iter(self.ask([q for qs in questions.values() for q in qs]))
+        return {subject: [next(answers) for _ in qs] for subject, qs in questions.items()}
 
     def _control_vocabulary(self) -> ControlVocabulary:
         """What the model says about unrelated subjects: computed once per model, kept in the cache dir."""
@@ -314,13 +313,7 @@ class SteeringVectorStore:
                 return self._control
             except (ValueError, KeyError):
                 log.warning("ignoring an unreadable control vocabulary at %s", path)
-        subjects = {s: probe_questions(s) for s in CONTROL_SUBJECTS}
-        answers = self.ask([q for qs in subjects.values() for q in qs])
-        by_subject, i = {}, 0
-        for subject, qs in subjects.items():
-            by_subject[subject] = answers[i : i + len(qs)]
-            i += len(qs)
-        self._control = control_vocabulary(by_subject)
+        self._control = control_vocabulary(self._ask_each({s: probe_questions(s) for s in CONTROL_SUBJECTS}))
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{threading.get_ident()}.tmp")
