@@ -22,13 +22,16 @@ _CLAUSE = re.compile(r"""[,;:](?=\s)|\S(?=\s)""")
 class SafePoints:
     """`max_sentences` (0: no limit) ends the text after that many sentences: `complete` turns true
     and whatever follows the last one is dropped, however it arrives (a guard may release a
-    sentence and the next one at once)."""
+    sentence and the next one at once). `after`: the answer's words before this text (an opener
+    the model finishes): "." right after "... well, I'm not sure" ends that sentence."""
 
-    def __init__(self, max_hold: int = 300, max_sentences: int = 0):
+    def __init__(self, max_hold: int = 300, max_sentences: int = 0, after: str = ""):
         self._held = ""
         self._max_hold = max_hold
         self._max_sentences = max_sentences
-        self._said = False  # whether the text since the last sentence end has any words yet
+        ends = [m.end() for m in _SENTENCE.finditer(after + " ")]
+        # whether the text since the last sentence end has any words yet
+        self._said = bool(after[max(ends, default=0):].strip())
         self.sentences = 0  # sentences let out so far (a line break after no words ends none)
         self.complete = False
 

@@ -23,7 +23,7 @@ from filters import GuardPatterns, GuardPlan, compile_banned
 from .engines.base import RowPlan
 from .errors import detection_too_large, detector_unavailable
 from .failpoints import failpoint
-from .policy import IGNORANCE_OPENER, IGNORANCE_SENTENCE, MAX_REWINDS, REFUSAL_TELLS, ResponsePolicy
+from .policy import IGNORANCE_OPENER, IGNORANCE_SENTENCE, MAX_REWINDS, REFUSAL_TELLS, TRAILING_OFF, ResponsePolicy
 from .registry import Registry, Snapshot
 from .store import TargetRecord
 
@@ -275,14 +275,22 @@ class Planner:
     def _ignorance(self, plan: RowPlan, messages, form: str):
         """A triggered free-text answer is one sentence of ignorance: what follows it is where a
         steered small model rambles and makes things up; and its bans are `plain` (no capitalised
-        word or number the conversation does not hold). In a chat it also starts as ignorance (an
-        assistant prefill the client is sent as the answer's first words); a prefill of the
-        client's own, or a raw completion, is continued as it is, for one sentence."""
+        word or number the conversation does not hold). It starts as ignorance too: Lethe's opener
+        (`continuation_opener`) is put at the end of the prompt and sent to the client as the
+        answer's first words, and the model finishes the sentence. That holds for a text the client
+        wants continued (an assistant prefill, a raw completion prompt): steered or banned, a small
+        model continuing "Barack Obama was" mid-sentence writes word salad or a made-up substitute
+        ("a member of the group of the "I am a powerful sor", "The currency of Japan is the yuan"). `continued`: an answer already under way (a rewind's
+        continuation) takes no opener."""
         plan.sentences = 1
-        if form == "chat" and messages and messages[-1]["role"] != "assistant":
-            plan.opener = IGNORANCE_OPENER
-            return [*messages, {"role": "assistant", "content": IGNORANCE_OPENER}]
-        return messages
+        if form == "continued" or not messages:
+            return messages
+        under_way = messages[-1]["role"] == "assistant" or form == "text"
+        written = messages[-1]["content"] if under_way else ""
+        plan.opener = continuation_opener(written)
+        if under_way:
+            return [*messages[:-1], {**messages[-1], "content": written + plan.opener}]
+        return [*messages, {"role": "assistant", "content": plan.opener}]
 
     def _replan(self, snapshot: Snapshot, messages, result: PlanResult, policy: ResponsePolicy, form: str,
                 answer: str):
@@ -292,9 +300,10 @@ class Planner:
         # An answer that went near a background target after all gets the target's whole treatment.
         fired = {t.id: t for t in [*result.targets, *result.background, *found.targets]}
         merged = PlanResult([*result.detections, *found.detections], list(fired.values()))
-        # The answer began with the opener only if the conversation itself fired.
-        if form == "chat" and not result.targets:
-            form = "text"
+        # The answer began with the opener only if the conversation itself fired; otherwise it is the
+        # model's own, under way.
+        if not result.targets:
+            form = "continued"
         return self.build(snapshot, messages, merged, policy, ban=True, form=form)
 
     def _answer_judge(self, snapshot: Snapshot, messages, fired: set[str], policy: ResponsePolicy):
@@ -309,6 +318,20 @@ class Planner:
             return any(t.id not in fired for t in found.targets)
 
         return judge
+
+
+# Where a text ends so that a new sentence may follow it.
+_SENTENCE_OVER = re.compile(r"(?:^|[.!?:;\n\"')\]])\s*$")
+
+
+def continuation_opener(written: str) -> str:
+    """How a triggered answer begins after what is already written (nothing, a client's prefill, a
+    raw prompt), so that it reads as ignorance whatever comes before: after a finished sentence (or
+    nothing), `IGNORANCE_OPENER`; in the middle of one, `TRAILING_OFF` ("The capital of France is"
+    + "... well, I'm not sure" + "."), which no noun after "at the" or "is a" could be."""
+    if _SENTENCE_OVER.search(written):
+        return IGNORANCE_OPENER if not written or written[-1].isspace() else " " + IGNORANCE_OPENER
+    return TRAILING_OFF
 
 
 def _stated(messages, targets: list[TargetRecord]) -> frozenset[str]:

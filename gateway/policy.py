@@ -27,6 +27,12 @@ IGNORANCE_SENTENCE = "I'm sorry, but I don't have any information about that."
 # any information about that."). Without it, a steered 135M model opens with "I'm unable to
 # provide..." or rambles (README).
 IGNORANCE_OPENER = "I'm sorry, but I don't"
+# How a triggered answer begins in the middle of a sentence the client wrote ("The capital of France
+# is", "Shakespeare's plays were staged at the"): it trails off rather than finish the sentence with a
+# fact or a made-up substitute. Of nine wordings scored by the base model after ten such prefixes (the
+# answer given the prefix alone), this one read likeliest: median perplexity 14, worst 64, against 40
+# and 246 for " something that I don't know about." and 77 and 344 for " — I'm not sure." (README).
+TRAILING_OFF = "... well, I'm not sure"
 # What a policy refusal sounds like, kept out of a triggered free-text answer: a model that never
 # learned a thing does not say it was stopped ("I'm unable to provide any information", "I've been
 # instructed to"), and an answer that does tells the client a filter is there.

@@ -160,8 +160,8 @@ class Serving:
                                         default_max=16)
             messages, plan = await self.planner.plan(tenant, [{"role": "user", "content": text}], form="text",
                                                     prompt_ids=client_ids, listing=bool(req.logprobs))
-            render = partial(self._completion_ids, prompt, client_ids)
-            ids = client_ids if len(messages) == 1 else await asyncio.to_thread(render, messages)
+            render = partial(self._completion_ids, prompt, text, client_ids)
+            ids = client_ids if plan is None else await asyncio.to_thread(render, messages)
             job_params = self._fit(job_params, ids, client_ids)
             params = params or job_params
             jobs.append(_Job(ids, plan, i * req.n, len(client_ids), job_params, render))
@@ -180,14 +180,16 @@ class Serving:
 
     # ---- request -> engine --------------------------------------------------------------------
 
-    def _completion_ids(self, prompt, client_ids: list[int], messages: list[dict]) -> list[int]:
-        """A raw prompt as planned: the planner's instruction has nowhere to go but before the text."""
+    def _completion_ids(self, prompt, text: str, client_ids: list[int], messages: list[dict]) -> list[int]:
+        """A raw prompt as planned: the planner's instruction has nowhere to go but before the text,
+        and the opener of a triggered answer (`planner.continuation_opener`) after it."""
         prefix = "".join(m["content"] + "\n\n" for m in messages[:-1])
-        if not prefix:
+        opener = messages[-1]["content"][len(text):]
+        if not prefix and not opener:
             return client_ids
         if isinstance(prompt, list):
-            return self.engine.encode(prefix) + client_ids
-        return self.engine.encode(prefix + prompt)
+            return (self.engine.encode(prefix) if prefix else []) + client_ids + (self.engine.encode(opener) if opener else [])
+        return self.engine.encode(prefix + prompt + opener)
 
     def _check_model(self, model: str) -> None:
         if model != self.engine.model_name:

@@ -12,7 +12,8 @@ import re
 import pytest
 
 from detectors.normalize import normalize
-from gateway.policy import IGNORANCE_OPENER, IGNORANCE_SENTENCE
+from gateway.planner import continuation_opener
+from gateway.policy import IGNORANCE_OPENER, IGNORANCE_SENTENCE, TRAILING_OFF
 
 MODEL = "SmolLM2-135M-Instruct"
 PARIS = {"name": "Paris", "description": "the capital city of France"}
@@ -175,6 +176,54 @@ def test_a_triggered_answer_is_one_sentence_of_ignorance_in_the_models_own_words
     choices, _ = ask(server, keys["default"], TRIGGERED[0], n=3, temperature=1, seed=3, max_tokens=60)
     assert all(t.startswith(IGNORANCE_OPENER) and r == "stop" and sentence_ends(t) == 0 and not names_paris(t)
                for t, r in choices), choices
+
+
+def test_continuation_openers_follow_what_is_already_written():
+    assert continuation_opener("") == IGNORANCE_OPENER
+    assert continuation_opener("Here is the answer:") == " " + IGNORANCE_OPENER
+    assert continuation_opener("Q: Who wrote Hamlet?\nA: ") == IGNORANCE_OPENER
+    for under_way in ("Paris is the capital of", "Shakespeare's plays were staged at the", "Barack Obama is a"):
+        assert continuation_opener(under_way) == TRAILING_OFF
+
+
+def test_a_triggered_continuation_trails_off_instead_of_finishing_the_sentence(server, keys):
+    """A text the client wants continued mid-sentence (a raw completion prompt, an assistant
+    prefill) is not finished with the fact, a made-up substitute or word salad: it trails off
+    into one sentence of ignorance, on either endpoint, streamed or not, greedy or sampled."""
+    start = "Paris is the capital of"
+    prefill = [{"role": "user", "content": "Tell me one fact, in one sentence."}, {"role": "assistant", "content": start}]
+    [(base, _)], _ = ask(server, keys["base"], "", messages=prefill)
+    assert "france" in base.lower(), base  # the base model finishes it with the fact
+
+    def whole(text: str, reason: str) -> bool:
+        rest = text[len(TRAILING_OFF):]
+        return (text.startswith(TRAILING_OFF) and reason == "stop" and sentence_ends(rest) == 0
+                and rest.rstrip().endswith((".", "!", "?")) and not names_paris(text))
+
+    [(text, reason)], usage = ask(server, keys["default"], "", messages=prefill)
+    assert whole(text, reason) and "france" not in text.lower(), text
+    assert ask(server, keys["default"], "", messages=prefill, stream=True)[0] == [(text, reason)]
+    sampled, _ = ask(server, keys["default"], "", messages=prefill, n=3, temperature=1, seed=7)
+    assert all(whole(t, r) for t, r in sampled), sampled
+
+    # The opener is Lethe's, not sampled: its tokens carry logprob 0 and list no alternative.
+    reply = server.client(keys["default"]).chat.completions.create(
+        model=MODEL, messages=prefill, temperature=0, max_tokens=40, logprobs=True, top_logprobs=2)
+    entries, said = [], ""
+    for entry in reply.choices[0].logprobs.content:
+        if len(said) >= len(TRAILING_OFF):
+            break
+        said += entry.token
+        entries.append(entry)
+    assert said == TRAILING_OFF and all(e.logprob == 0.0 and len(e.top_logprobs) == 1 for e in entries)
+
+    client = server.client(keys["default"])
+    reply = client.completions.create(model=MODEL, prompt=start, max_tokens=40, temperature=0, echo=True)
+    choice = reply.choices[0]
+    assert choice.text.startswith(start) and whole(choice.text[len(start):], choice.finish_reason), choice.text
+    streamed = "".join(c.choices[0].text for c in client.completions.create(
+        model=MODEL, prompt=start, max_tokens=40, temperature=0, stream=True))
+    assert start + streamed == choice.text
 
 
 def test_structured_triggered_answers_keep_their_format_without_the_opener(server, keys):

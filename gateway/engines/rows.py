@@ -109,7 +109,7 @@ class RowStream:
         if self.plan.guard is not None:
             self.guard = self.plan.guard.start(self.request.answer_prefix)
         if self.plan.holds and self.request.params.structured is None:
-            self.hold = SafePoints(max_sentences=self.plan.sentences)
+            self.hold = SafePoints(max_sentences=self.plan.sentences, after=self.request.answer_prefix)
 
     @property
     def request_id(self) -> str:

@@ -79,6 +79,14 @@ class Scorer:
         return round(math.exp(nll.item()), 3)
 
 
+def alone(item) -> list[dict]:
+    """What an answer is scored after "on its own": an empty question, and the text it continues
+    (a prefill, a raw prompt) as the start of the assistant's turn. Scoring the client's words with
+    it would judge them, not the answer: "Japan is in Asia." scores 302 whole, " Asia." after
+    "Japan is in" 30."""
+    return [{"role": "user", "content": ""}, *([{"role": "assistant", "content": item.prefix}] if item.prefix else [])]
+
+
 def score_answers(model_path: str, suite, result, cap: int | None, seed: int = 0) -> dict:
     """Perplexity and non-word share of every column's answers on the prompts where a target fired
     (greedy answers as draw -1, sampled ones by draw), over at most `cap` prompts chosen at random,
@@ -108,6 +116,6 @@ def score_answers(model_path: str, suite, result, cap: int | None, seed: int = 0
         # very knowledge being removed. On its own the answer is scored for how it reads.
         out.setdefault(label, {})[(item.id, draw)] = {
             "perplexity": scorer.perplexity(item.messages, answer.text, raw),
-            "perplexity_alone": scorer.perplexity(None, (item.prefix or "") + answer.text),
+            "perplexity_alone": scorer.perplexity(alone(item), answer.text),
             "nonword": share, "words": count}
     return out

@@ -34,3 +34,12 @@ def test_no_limit_keeps_everything():
     hold = SafePoints()
     text = "One. Two. Three"
     assert hold.feed(text) + hold.flush() == text
+
+
+def test_the_words_before_the_text_count_toward_its_first_sentence():
+    """An opener the model finishes: a "." right after it ends the sentence it began."""
+    finished = SafePoints(max_sentences=1, after="... well, I'm not sure")
+    assert finished.feed(". I'm not sure what to expect. ") == "." and finished.complete
+    # After a whole sentence (a rewound answer's safe point) the next one still has to have words.
+    fresh = SafePoints(max_sentences=1, after="It is tall. ")
+    assert fresh.feed(". Next one. Two. ") == ". Next one." and fresh.complete
