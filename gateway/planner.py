@@ -280,8 +280,9 @@ class Planner:
         answer's first words, and the model finishes the sentence. That holds for a text the client
         wants continued (an assistant prefill, a raw completion prompt): steered or banned, a small
         model continuing "Barack Obama was" mid-sentence writes word salad or a made-up substitute
-        ("a member of the group of the "I am a powerful sor", "The currency of Japan is the yuan"). `continued`: an answer already under way (a rewind's
-        continuation) takes no opener."""
+        (' a member of the group of the "I am a powerful sor', "The currency of Japan is the" +
+        " yuan."). `continued`: an answer already under way (a rewind's continuation) takes no
+        opener."""
         plan.sentences = 1
         if form == "continued" or not messages:
             return messages

@@ -188,7 +188,8 @@ class Serving:
         if not prefix and not opener:
             return client_ids
         if isinstance(prompt, list):
-            return (self.engine.encode(prefix) if prefix else []) + client_ids + (self.engine.encode(opener) if opener else [])
+            return [*(self.engine.encode(prefix) if prefix else []), *client_ids,
+                    *(self.engine.encode(opener) if opener else [])]
         return self.engine.encode(prefix + prompt + opener)
 
     def _check_model(self, model: str) -> None:
