@@ -158,10 +158,11 @@ class Serving:
                 raise bad_request("prompt must not be empty", param="prompt")
             job_params = self._sampling(req, len(client_ids), req.max_tokens, req.logprobs is not None, req.logprobs or 0,
                                         default_max=16)
-            messages, plan = await self.planner.plan(tenant, [{"role": "user", "content": text}], form="text",
-                                                    prompt_ids=client_ids, listing=bool(req.logprobs))
+            asked = [{"role": "user", "content": text}]
+            planned, plan = await self.planner.plan(tenant, asked, form="text", prompt_ids=client_ids,
+                                                   listing=bool(req.logprobs))
             render = partial(self._completion_ids, prompt, text, client_ids)
-            ids = client_ids if plan is None else await asyncio.to_thread(render, messages)
+            ids = client_ids if planned is asked else await asyncio.to_thread(render, planned)
             job_params = self._fit(job_params, ids, client_ids)
             params = params or job_params
             jobs.append(_Job(ids, plan, i * req.n, len(client_ids), job_params, render))
@@ -505,10 +506,10 @@ class _Rewinding:
             raise StopAsyncIteration
         if outputs is None:
             plan = self.request.plan
-            # Nothing said, or only the opener: the ignorance sentence. Not after text of the client's
-            # own (a prefill, a raw prompt), which it would continue mid-sentence.
-            continues_client = plan.sentences > 0 and not plan.opener
-            if plan.refusal_text is not None and not continues_client and plan.refusal_text.startswith(self.answer.strip()):
+            # Nothing said, or only the opener that begins it: the ignorance sentence. A triggered
+            # answer always starts with an opener, so a client's own text mid-sentence is followed
+            # by TRAILING_OFF, which the sentence does not begin, and gets nothing glued on.
+            if plan.refusal_text is not None and plan.refusal_text.startswith(self.answer.strip()):
                 out.text += refusal_ending(self.answer, plan.refusal_text)
             out.finish_reason = "stop" if self.tokens < self.request.params.max_tokens else "length"
             self.done = True
