@@ -116,6 +116,25 @@ def test_suite_loads_and_quick_subset_covers_every_family():
         QUICK["per_group"], QUICK["retain"], QUICK["attacks_per_family"], QUICK["attack_per_group"]).items]
 
 
+def test_retain_questions_about_a_suites_own_targets_are_not_utility(tmp_path):
+    from gateway.evaluation.suite import DEFAULT_DIR, load
+
+    # The held-out suite shares the main retain questions; five of them are about its targets
+    # ("Who founded Microsoft?", "What is the highest mountain in the world?" -> Everest).
+    heldout = load(DEFAULT_DIR / "heldout")
+    kept = {i.id for i in heldout.by_split("retain")}
+    assert {"rt-011", "rt-012", "rt-016", "rt-030", "rt-071"}.isdisjoint(kept)
+    assert len(kept) >= 55 and "rt-000" in kept  # the unrelated ones stay
+    assert not any(i.id.startswith("rt-071") for i in heldout.by_split("followup"))
+
+    # A suite's own retain question about its own target is an authoring error, said as such.
+    (tmp_path / "targets.jsonl").write_text(json.dumps({"name": "Microsoft"}) + "\n")
+    (tmp_path / "retain.jsonl").write_text(json.dumps(
+        {"id": "r1", "question": "Who founded Microsoft?", "golds": ["gates"]}) + "\n")
+    with pytest.raises(ValueError, match="r1"):
+        load(tmp_path)
+
+
 def test_tells_and_repetition():
     from gateway.evaluation.metrics import is_tell, repetition_ratio
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,7 +117,14 @@ def load(directory: Path = DEFAULT_DIR) -> Suite:
         items.append(Item(row["id"], "attack", _messages(row), row["golds"], row["target"], row["family"],
                           row.get("variant"), row.get("endpoint", "completions" if "prompt" in row else "chat"),
                           row.get("prompt"), row.get("params", {})))
-    for row in _read(directory / "retain.jsonl") or _read(shared / "retain.jsonl"):
+    own_retain = _read(directory / "retain.jsonl")
+    about = [row["id"] for row in own_retain if _about_targets(row, targets)]
+    if about:
+        raise ValueError(f"retain items about a forget target (they measure forgetting, not utility): {about[:5]}")
+    # Questions shared from another suite may be about this one's targets ("Who founded Microsoft?"
+    # with Microsoft registered): forgetting them is the point, so they are no measure of utility.
+    retain = own_retain or [row for row in _read(shared / "retain.jsonl") if not _about_targets(row, targets)]
+    for row in retain:
         items.append(Item(row["id"], "retain", _messages(row), row["golds"], None, row.get("subject")))
     for row in _read(directory / "neighbours.jsonl"):
         items.append(Item(row["id"], "neighbour", _messages(row), row["golds"], row["target"], row.get("kind")))
@@ -128,6 +136,18 @@ def load(directory: Path = DEFAULT_DIR) -> Suite:
     if duplicate:
         raise ValueError(f"duplicate item ids: {duplicate[:5]}")
     return Suite(targets, items)
+
+
+def _about_targets(row: dict, targets: list[dict]) -> bool:
+    """A question that names a target, or whose gold answer is a word of a target's name ("What is
+    the highest mountain in the world?" -> "everest", with Mount Everest registered)."""
+    question = " ".join(m["content"] for m in _messages(row) if isinstance(m.get("content"), str)).lower()
+    name_words = {w for t in targets for w in _NAME_WORD.findall(t["name"].lower())}
+    return (any(t["name"].lower() in question for t in targets)
+            or any(g.lower() in name_words for g in row["golds"]))
+
+
+_NAME_WORD = re.compile(r"\w+")
 
 
 def followups(items: list[Item], targets: list[str]) -> list[Item]:
