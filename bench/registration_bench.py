@@ -107,11 +107,11 @@ def _stream(server, stop: threading.Event, rates: list[float], gaps: list[float]
         rates.append(tokens / max(last - started, 1e-6))
 
 
-def bench_gateway(rounds: int) -> tuple[list[list[object]], list[list[object]]]:
+def bench_gateway(rounds: int, probe_rows: int) -> tuple[list[list[object]], list[list[object]]]:
     targets = _suite_targets()
     rows, traffic = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_gateway(Path(tmp))
+        server = start_gateway(Path(tmp), {"LETHE_PROBE_ROWS": str(probe_rows)})
         try:
             one_by_one, together = [], []
             for _ in range(rounds):
@@ -127,7 +127,7 @@ def bench_gateway(rounds: int) -> tuple[list[list[object]], list[list[object]]]:
                     server.settled(key, target_id, timeout=600)
                 together.append(time.monotonic() - started)
             a, b = median(one_by_one), median(together)
-            rows.append([f"{len(targets)} targets to ready (s)", a, b, a / b,
+            rows.append([f"{len(targets)} targets to ready (s), probe_rows {probe_rows}", a, b, a / b,
                          f"{min(one_by_one) / max(together):.2f}-{max(one_by_one) / min(together):.2f}"])
 
             # The streaming client alone, then while a tenant's four targets are prepared.
@@ -143,11 +143,10 @@ def bench_gateway(rounds: int) -> tuple[list[list[object]], list[list[object]]]:
                         server.settled(key, target_id, timeout=600)
                 stop.set()
                 client.join()
-                traffic.append([label, median(rates), pct(gaps, 0.5) * 1000, pct(gaps, 0.99) * 1000, max(gaps) * 1000])
+                traffic.append([f"{label}, probe_rows {probe_rows}", median(rates), pct(gaps, 0.5) * 1000, pct(gaps, 0.99) * 1000, max(gaps) * 1000])
         finally:
             server.stop()
-    traffic.append(["ratio preparing / idle", traffic[1][1] / traffic[0][1], traffic[1][2] / traffic[0][2],
-                    traffic[1][3] / traffic[0][3], traffic[1][4] / traffic[0][4]])
+    traffic.append([f"ratio preparing / idle, probe_rows {probe_rows}", *(p / i for p, i in zip(traffic[1][1:], traffic[0][1:]))])
     return rows, traffic
 
 
@@ -155,10 +154,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 rounds instead of 4")
     parser.add_argument("--rounds", type=int)
+    parser.add_argument("--probe-rows", type=lambda v: [int(x) for x in v.split(",")], default=[8, 32],
+                        help="the gateway part once per value of Settings.probe_rows (default 8,32)")
+    parser.add_argument("--gateway-only", action="store_true", help="skip the in-process residuals part")
     args = parser.parse_args()
     rounds = args.rounds or (2 if args.quick else 4)
-    rows = bench_residuals(rounds)
-    ready, traffic = bench_gateway(max(1, rounds // 2))
+    rows = bench_residuals(rounds) if not args.gateway_only else []
+    ready, traffic = [], []
+    for probe_rows in args.probe_rows:
+        more_ready, more_traffic = bench_gateway(max(1, rounds // 2), probe_rows)
+        ready += more_ready
+        traffic += more_traffic
     print(table(rows + ready, ["measure", "before / one at a time", "now / at once", "ratio", "min-max"]))
     print()
     print(table(traffic, ["one streaming client", "tok/s", "token gap p50 (ms)", "p99 (ms)", "max (ms)"]))

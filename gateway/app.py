@@ -42,7 +42,8 @@ async def _bring_up(app: FastAPI, engine, steering: SteeringVectorStore, steer: 
         engine.start()
         log.info("self-check: %s", await self_check(engine, steer))
         loop = asyncio.get_running_loop()
-        steering.start(engine.residual_source(loop), EngineAsker(engine, loop) if app.state.settings.fact_terms else None)
+        steering.start(engine.residual_source(loop), EngineAsker(engine, loop, rows=app.state.settings.probe_rows)
+                       if app.state.settings.fact_terms else None)
         if app.state.settings.verify_semantic:
             app.state.planner.answer = lambda ids, enough: greedy_text(engine, ids, VERIFY_TOKENS, patient=False,
                                                                        enough=enough)

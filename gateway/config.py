@@ -31,6 +31,9 @@ class Settings:
     # Fact terms (what the served model answers about each target, probed at registration: about
     # 10 s of CPU per target here); false: triggered rows keep out names and forbidden strings only.
     fact_terms: bool = True
+    # Probe questions decoding at once. Each joins the batch every live stream steps with, so more
+    # makes targets ready sooner and live streams' token gaps longer (bench/registration_bench.py).
+    probe_rows: int = 32
     served_model_name: str | None = None
     device: str = "auto"
     dtype: str = "auto"
@@ -87,6 +90,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
+        if self.probe_rows < 1:
+            raise ValueError(f"probe_rows must be at least 1, not {self.probe_rows}")
 
     def response_policy(self) -> ResponsePolicy:
         """The default policy; raises ValueError naming the bad setting (checked in ResponsePolicy)."""

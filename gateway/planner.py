@@ -370,13 +370,17 @@ def _stands_alone(current: list[dict[str, str]]) -> bool:
     keeps every target of the turns it refers to; a long one may be a wrapper the greedy answer
     plays along with)."""
     asked = [m for m in current if m["role"] not in _FRAMING_ROLES]  # the last user message first
-    return (len(asked[0]["content"].split()) <= VERIFIED_MAX_WORDS
-            and not points_back(" ".join(m["content"] for m in asked)))
+    return _short(asked[0]) and not points_back(" ".join(m["content"] for m in asked))
 
 
 def _plain_question(messages: list[dict[str, str]]) -> bool:
     """One short user turn (an assistant prefill may follow it): what the model's greedy answer
     reads the way the client meant it."""
     turns = [m for m in messages if m["role"] != "assistant"]
-    return (len(turns) == 1 and turns[0]["role"] == "user" and messages[0] is turns[0]
-            and len(turns[0]["content"].split()) <= VERIFIED_MAX_WORDS)
+    return len(turns) == 1 and turns[0]["role"] == "user" and messages[0] is turns[0] and _short(turns[0])
+
+
+def _short(message: dict[str, str]) -> bool:
+    """Short enough that the model's greedy answer reads it as asked; a long one may be a wrapper
+    the answer plays along with."""
+    return len(message["content"].split()) <= VERIFIED_MAX_WORDS

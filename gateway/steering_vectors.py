@@ -41,6 +41,7 @@ log = logging.getLogger("lethe.steering")
 
 
 PROBE_TOKENS = 32  # enough for an answer's first specifics; the probes of one target decode as one batch
+PROBE_ROWS = 32  # probe questions decoding at once (Settings.probe_rows)
 
 
 async def greedy_text(engine, prompt_ids: Sequence[int], max_tokens: int = PROBE_TOKENS, patient: bool = True,
@@ -75,18 +76,21 @@ class EngineAsker:
     questions still out: at shutdown the engine answers no more, and the store's thread must not
     wait for it (a server stopping would hang until it is killed)."""
 
-    def __init__(self, engine, loop: asyncio.AbstractEventLoop, timeout: float = 600.0):
+    def __init__(self, engine, loop: asyncio.AbstractEventLoop, timeout: float = 600.0, rows: int = PROBE_ROWS):
         self.engine, self.loop, self.timeout = engine, loop, timeout
+        self.rows = rows  # questions decoding at once: every live stream's step carries them
         self._out: set[concurrent.futures.Future] = set()
         self._lock = threading.Lock()
         self._closed = False
 
-    async def _one(self, question: str) -> str:
-        prompt = await asyncio.to_thread(self.engine.render_chat, [{"role": "user", "content": question}])
-        return await greedy_text(self.engine, prompt)
+    async def _one(self, question: str, room: asyncio.Semaphore) -> str:
+        async with room:
+            prompt = await asyncio.to_thread(self.engine.render_chat, [{"role": "user", "content": question}])
+            return await greedy_text(self.engine, prompt)
 
     async def _all(self, questions: list[str]) -> list[str]:
-        return await asyncio.gather(*(self._one(q) for q in questions))
+        room = asyncio.Semaphore(max(1, self.rows))
+        return await asyncio.gather(*(self._one(q, room) for q in questions))
 
     def __call__(self, questions: list[str]) -> list[str]:
         future = asyncio.run_coroutine_threadsafe(self._all(questions), self.loop)

@@ -115,3 +115,28 @@ def test_work_between_steps_runs_on_the_engine_thread_and_its_failure_stays_its_
         return text
 
     assert "Paris" in asyncio.run(answer())
+
+
+def test_probe_questions_decode_at_most_probe_rows_at_once(engine):
+    """A target's probe questions join the batch every live stream steps with: `rows` bounds how
+    many do at once, so a burst of registrations cannot stretch a client's token gaps without end."""
+    import asyncio
+
+    from gateway.steering_vectors import EngineAsker
+
+    batches: list[int] = []
+    handle = engine.model.register_forward_pre_hook(
+        lambda module, args, kwargs: batches.append(kwargs["input_ids"].shape[0]), with_kwargs=True)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        countries = ["France", "Germany", "Japan", "France", "Germany"]
+        answers = EngineAsker(engine, loop, rows=2)([f"What is the capital of {c}?" for c in countries])
+    finally:
+        handle.remove()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+    assert max(batches) == 2  # the engine's own limit is 4
+    capitals = ["Paris", "Berlin", "Tokyo", "Paris", "Berlin"]
+    assert [capital in answer for capital, answer in zip(capitals, answers)] == [True] * 5, answers  # each its own
