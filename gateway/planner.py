@@ -218,10 +218,11 @@ class Planner:
         return await asyncio.to_thread(self.build, snapshot, messages, result, policy, form=form, listing=listing)
 
     def build(self, snapshot: Snapshot, messages, result: PlanResult, policy: ResponsePolicy, ban: bool = False,
-              form: str = "chat", listing: bool = False):
+              form: str = "chat", listing: bool = False, written: str = ""):
         """The row plan (compiles bans and guard patterns, may touch the store for steering
         vectors: call it off the event loop). `ban` bans the fired names whatever the policy: a
-        continuation after a rewind that did not would write the stopped name again."""
+        continuation after a rewind that did not would write the stopped name again. `written`:
+        for the continuation of a model's own answer, what the client has of it."""
         plan = RowPlan()
         targets = result.targets
         kept_out = [*targets, *result.background]  # every target whose names stay out
@@ -259,7 +260,7 @@ class Planner:
                 messages = [instruction_message(targets), *messages]
             plain = policy.uses("ignorance") and form != "structured"
             if plain:
-                messages = self._ignorance(plan, messages, form)
+                messages = self._ignorance(plan, messages, form, written)
             if policy.uses("steering") and self.steering is not None:
                 plan.steering = self.steering.vectors_for(targets)
         if kept_out:
@@ -272,7 +273,7 @@ class Planner:
             plan.banned = compile_banned(self.tokenizer, [*banned, *(REFUSAL_TELLS if plain else ())], plain=plain)
         return messages, (None if plan.empty else plan)
 
-    def _ignorance(self, plan: RowPlan, messages, form: str):
+    def _ignorance(self, plan: RowPlan, messages, form: str, written: str = ""):
         """A triggered free-text answer is one sentence of ignorance: what follows it is where a
         steered small model rambles and makes things up; and its bans are `plain` (no capitalised
         word or number the conversation does not hold). It starts as ignorance too: Lethe's opener
@@ -281,10 +282,18 @@ class Planner:
         wants continued (an assistant prefill, a raw completion prompt): steered or banned, a small
         model continuing "Barack Obama was" mid-sentence writes word salad or a made-up substitute
         (' a member of the group of the "I am a powerful sor', "The currency of Japan is the" +
-        " yuan."). `continued`: an answer already under way (a rewind's continuation) takes no
-        opener."""
+        " yuan."). `continued`: the continuation of a model's own answer that was stopped at a name
+        (`written`: what the client has of it): the opener follows that answer."""
         plan.sentences = 1
-        if form == "continued" or not messages:
+        if not messages:
+            return messages
+        if form == "continued":
+            # The model's own answer, stopped at a target's name: it did need the target, so it goes
+            # on as ignorance too ("The Mona Lisa is attributed to" + "... well, I'm not sure."), not
+            # as a sentence finished without the fact, which a small model finishes with a made-up
+            # one ("...first introduced by a mysterious entity named \"Theores\"") or word salad.
+            # The opener follows the answer, which the continuation's prompt ends with.
+            plan.opener = continuation_opener(written)
             return messages
         under_way = messages[-1]["role"] == "assistant" or form == "text"
         written = messages[-1]["content"] if under_way else ""
@@ -294,18 +303,25 @@ class Planner:
         return [*messages, {"role": "assistant", "content": plan.opener}]
 
     def _replan(self, snapshot: Snapshot, messages, result: PlanResult, policy: ResponsePolicy, form: str,
-                answer: str):
+                answer: str, written: str):
         """The plan to continue a rewound answer with: the targets the conversation fired plus
-        those the answer so far fires (the stopped name included), over the same snapshot."""
+        those the answer so far fires (the stopped name included), over the same snapshot.
+        `answer`: all of it, the stopped name included; `written`: what the client has. The plan's
+        `opener` is text to send after `written`, which the prompt does not hold yet."""
         found = self.detect(snapshot, [*messages, {"role": "assistant", "content": answer}])
         # An answer that went near a background target after all gets the target's whole treatment.
         fired = {t.id: t for t in [*result.targets, *result.background, *found.targets]}
         merged = PlanResult([*result.detections, *found.detections], list(fired.values()))
-        # The answer began with the opener only if the conversation itself fired; otherwise it is the
-        # model's own, under way.
-        if not result.targets:
+        if result.targets:
+            # The answer began with Lethe's opener, which the prompt holds and the client has.
+            planned, plan = self.build(snapshot, messages, merged, policy, ban=True, form=form)
+            if plan is not None:
+                plan.opener = ""
+            return planned, plan
+        # The model's own answer, under way (a structured one keeps its format: no opener).
+        if form != "structured":
             form = "continued"
-        return self.build(snapshot, messages, merged, policy, ban=True, form=form)
+        return self.build(snapshot, messages, merged, policy, ban=True, form=form, written=written)
 
     def _answer_judge(self, snapshot: Snapshot, messages, fired: set[str], policy: ResponsePolicy):
         def judge(answer: str) -> bool:

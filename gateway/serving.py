@@ -468,18 +468,20 @@ class _Rewinding:
     engine serves it the same way. After `plan.rewinds` continuations, or if one cannot start,
     the answer ends at the safe point (with the ignorance sentence if nothing was said at all).
     Each choice of an n>1 request is one of these, with its own guard, bans and judge. An answer
-    the plan opens (`RowPlan.opener`, already at the end of the prompt) is sent that text first.
+    the plan opens (`RowPlan.opener`, already at the end of the prompt) is sent that text first;
+    so is a continuation's (the model's own answer stopped at a name goes on "... well, I'm not
+    sure": the planner's `continuation_opener`).
     """
 
     def __init__(self, engine: Engine, request: GenerationRequest, render: Callable[[list[dict]], list[int]] | None):
         self.engine, self.request, self.render = engine, request, render
         self.outputs = engine.generate(request)
         self.rewinds = request.plan.rewinds if request.plan is not None else 0
-        self.opener = request.answer_prefix  # the first request continues only an opener of Lethe's
-        self.opener_ids = engine.encode(self.opener) if self.opener else []
-        self.tokens = len(self.opener_ids)  # completion tokens of the earlier parts that the client has
+        self.tokens = 0  # completion tokens of the earlier parts that the client has
         self.answer = ""  # what the client has been sent so far
         self.done = False
+        # The first request continues only an opener of Lethe's.
+        self._open(request.answer_prefix, engine.encode(request.answer_prefix) if request.answer_prefix else [])
 
     def __aiter__(self) -> _Rewinding:
         return self
@@ -489,7 +491,7 @@ class _Rewinding:
             raise StopAsyncIteration
         if self.opener:
             out, self.opener = self._opening(), ""
-            self.answer = out.text
+            self.answer += out.text
             return out
         out = await self.outputs.__anext__()
         self.answer += out.text
@@ -518,6 +520,11 @@ class _Rewinding:
         self.outputs = outputs
         return out
 
+    def _open(self, opener: str, opener_ids: list[int]) -> None:
+        """The next output sends `opener` (Lethe's words, at the end of the prompt) before the engine's."""
+        self.opener, self.opener_ids = opener, opener_ids
+        self.tokens += len(opener_ids)
+
     def _opening(self) -> GenerationOutput:
         params = self.request.params
         logprobs = []
@@ -535,20 +542,25 @@ class _Rewinding:
         if plan.replan is None or self.render is None:
             return None
         try:
-            planned, new_plan = await asyncio.to_thread(plan.replan, resume.answer)
+            planned, new_plan = await asyncio.to_thread(plan.replan, resume.answer, self.answer)
             prompt = await asyncio.to_thread(self.render, planned) + resume.prefix_ids
         except Exception:  # detection or rendering failed: end at the safe point, closed
             log.exception("planning the continuation of a rewound answer failed")
             return None
-        room = min(params.max_tokens - self.tokens, self.engine.max_model_len - len(prompt))
+        opener = new_plan.opener if new_plan is not None else ""
+        opener_ids = self.engine.encode(opener) if opener else []
+        prompt += opener_ids
+        room = min(params.max_tokens - self.tokens - len(opener_ids), self.engine.max_model_len - len(prompt))
         if room < 1:
             return None
         request = GenerationRequest(uuid.uuid4().hex, prompt, replace(params, max_tokens=room), new_plan,
-                                    answer_prefix=self.answer)
+                                    answer_prefix=self.answer + opener)
         try:
-            return self.engine.generate(request)
+            outputs = self.engine.generate(request)
         except EngineOverloaded:
             return None
+        self._open(opener, opener_ids)
+        return outputs
 
     def close(self) -> None:
         self.done = True

@@ -64,9 +64,10 @@ class RowPlan:
     refusal_text: str | None = None  # sent instead of a content_filter cut, when the policy asks
     # How many times a row's answer may be rewound to its last safe point and continued after the
     # guard stops a name (0: no rewinding), and how to plan a continuation: given the answer so
-    # far (the stopped name included), the conversation as planned for it and its plan.
+    # far (the stopped name included) and what the client has of it, the conversation as planned
+    # for it and its plan (whose `opener`, if any, is sent and continued after what the client has).
     rewinds: int = 0
-    replan: Callable[[str], tuple[list[dict], RowPlan | None]] | None = None
+    replan: Callable[[str, str], tuple[list[dict], RowPlan | None]] | None = None
     # Names whose way into top_logprobs is hidden where no token ban applies (a BannedSet).
     redact: Any = None
     min_p: float = 0.0  # a floor on the row's min_p while sampling (triggered rows: stay among likely tokens)
