@@ -109,6 +109,15 @@ def spans(messages: Sequence[Message], cfg: DetectorConfig) -> list[str]:
     return list(dict.fromkeys(w for w in out if w))
 
 
+def _answered(question: str, answer: str, at: int, words: int) -> str:
+    """The answer's sentence holding position `at`, after the end of the question it answers, in
+    at most `words` words (half each)."""
+    start = max((m.end() for m in _SENTENCE.finditer(answer, 0, at)), default=0)
+    end = next((m.start() for m in _SENTENCE.finditer(answer, at)), len(answer))
+    half = words // 2
+    return " ".join([*question.split()[-half:], *answer[start:end].split()[:half]])
+
+
 def _other_sense(raw: str, offsets: list[int], text: str, hit: LexicalHit, own: Collection[str],
                  related: Callable[[str], bool] = lambda word: False, cased: bool = False) -> str | None:
     """The word pair ("bruno mars", "a mars", "treaty of paris") that says a one-word alias names
@@ -337,9 +346,15 @@ class Detector:
         # One-word hits that fire unless every sentence holding them reads as another sense of the word.
         to_weigh: dict[str, list[str]] = {}
         asked: frozenset[str] = frozenset()  # what the last question asked for (see _asked_kinds)
+        # A surname alone in an answer, read with the question it answers (see _answered).
+        answered: dict[str, list[str]] = {}
+        question = ""
         for message in messages:
             if message.role == "user":
                 asked = _asked_kinds(message.content)
+                question = message.content
+            elif message.role != "assistant":
+                question = ""
             text, offsets = normalize_with_offsets(message.content)
             for hit in view.lexical_hits(text):
                 target = view.eligible(hit.target_id)
@@ -365,6 +380,9 @@ class Detector:
                     if sense is not None:
                         other_senses.add(sense)
                         sensed.add(hit.target_id)
+                    elif message.role == "assistant" and question and hit.alias in target.partial:
+                        answered.setdefault(hit.target_id, []).append(
+                            _answered(question, message.content, offsets[hit.start], self.config.max_window_words))
                     to_confirm.setdefault(hit.target_id, []).append(text[hit.start:hit.end])
         windows = spans(messages, self.config)
         if not windows:
@@ -404,6 +422,14 @@ class Detector:
                 sensed.add(target_id)
                 to_confirm.setdefault(target_id, []).extend(keys)
 
+        # A surname alone in an answer is also read with its question: "Einstein's equation for
+        # mass-energy" is no closer to Albert Einstein than any sentence about physics, but with
+        # "What equation is E=mc2 and who wrote it?" before it, it is his. Embedded only when met.
+        bridges = [w for t, texts in answered.items() if t not in found for w in texts]
+        if bridges:
+            windows = [*windows, *bridges]
+            vectors = np.concatenate([vectors, self.embedder.encode(bridges, scope=scope)])
+
         # Doubtful one-word hits: the windows that contain the word must confirm the target.
         for target_id, keys in to_confirm.items():
             target = view.eligible(target_id)
@@ -418,6 +444,8 @@ class Detector:
                 if self._confirmed(target, score, vectors[i], window, neutral(i, target), True, near_margin):
                     found[target_id] = Detection(target_id, score, "lexical", target.threshold)
                     break
+        if bridges:  # they confirm surnames only, never fire a target on similarity alone
+            windows, vectors = windows[:-len(bridges)], vectors[:-len(bridges)]
 
         # Cost follows the candidates found, not the number of active targets (10^5 per tenant).
         best: dict[str, Detection] = {}

@@ -396,3 +396,26 @@ def test_a_neutral_prompt_that_names_the_target_does_not_count_against_it():
     # The other neutral prompts still hold: near a neutral question that names neither, nothing fires.
     assert fires("Who was Isaac Newton?") == set()
     assert fires("Who was Albert Einstein and what did he discover?") == set()
+
+
+def test_a_surname_alone_in_an_answer_is_read_with_the_question_it_answers():
+    """A sampled answer to "What equation is E=mc2 and who wrote it?" named "Einstein's equation":
+    that sentence alone is no closer to Albert Einstein than any about physics, so the answer's
+    judge let it through. Read after its question, it is his. The question lends context to a
+    surname only: it fires nothing by itself, and a surname in another sense stays that sense."""
+    det = Detector()
+    einstein = det.prepare(TargetSpec("ft_einstein", "t", "Albert Einstein", tuple(expand_aliases("Albert Einstein", ())),
+                                      "the physicist who developed the theory of relativity"))
+    det.targets.upsert([einstein])
+
+    def fires(question: str, answer: str) -> bool:
+        conversation = [Message("user", question), Message("assistant", answer)]
+        return bool(det.detect(conversation, ["t"], {"ft_einstein"}))
+
+    question = "What equation is E=mc2 and who wrote it?"
+    assert fires(question, "The equation E=mc2 is often referred to as Einstein's equation for mass-energy")
+    assert not fires(question, "The equation E=mc2 relates mass and energy, as a physicist showed.")
+    assert not fires("Which bagel chain is popular in the US?", "Einstein Bros is a popular bagel chain.")
+    # Without its question the same sentence stays unconfirmed (what the judge read before).
+    assert not det.detect([Message("assistant", "The equation E=mc2 is often referred to as Einstein's equation for mass-energy")],
+                          ["t"], {"ft_einstein"})
