@@ -41,7 +41,6 @@ log = logging.getLogger("lethe.steering")
 
 
 PROBE_TOKENS = 32  # enough for an answer's first specifics; the probes of one target decode as one batch
-PROBE_ROWS = 32  # probe questions decoding at once (Settings.probe_rows)
 
 
 async def greedy_text(engine, prompt_ids: Sequence[int], max_tokens: int = PROBE_TOKENS, patient: bool = True,
@@ -76,9 +75,9 @@ class EngineAsker:
     questions still out: at shutdown the engine answers no more, and the store's thread must not
     wait for it (a server stopping would hang until it is killed)."""
 
-    def __init__(self, engine, loop: asyncio.AbstractEventLoop, timeout: float = 600.0, rows: int = PROBE_ROWS):
+    def __init__(self, engine, loop: asyncio.AbstractEventLoop, *, rows: int, timeout: float = 600.0):
         self.engine, self.loop, self.timeout = engine, loop, timeout
-        self.rows = rows  # questions decoding at once: every live stream's step carries them
+        self.rows = rows  # questions decoding at once (Settings.probe_rows): every live stream's step carries them
         self._out: set[concurrent.futures.Future] = set()
         self._lock = threading.Lock()
         self._closed = False

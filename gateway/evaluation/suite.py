@@ -118,12 +118,13 @@ def load(directory: Path = DEFAULT_DIR) -> Suite:
                           row.get("variant"), row.get("endpoint", "completions" if "prompt" in row else "chat"),
                           row.get("prompt"), row.get("params", {})))
     own_retain = _read(directory / "retain.jsonl")
-    about = [row["id"] for row in own_retain if _about_targets(row, targets)]
+    about_targets = _about(targets)
+    about = [row["id"] for row in own_retain if about_targets(row)]
     if about:
         raise ValueError(f"retain items about a forget target (they measure forgetting, not utility): {about[:5]}")
     # Questions shared from another suite may be about this one's targets ("Who founded Microsoft?"
     # with Microsoft registered): forgetting them is the point, so they are no measure of utility.
-    retain = own_retain or [row for row in _read(shared / "retain.jsonl") if not _about_targets(row, targets)]
+    retain = own_retain or [row for row in _read(shared / "retain.jsonl") if not about_targets(row)]
     for row in retain:
         items.append(Item(row["id"], "retain", _messages(row), row["golds"], None, row.get("subject")))
     for row in _read(directory / "neighbours.jsonl"):
@@ -138,13 +139,17 @@ def load(directory: Path = DEFAULT_DIR) -> Suite:
     return Suite(targets, items)
 
 
-def _about_targets(row: dict, targets: list[dict]) -> bool:
-    """A question that names a target, or whose gold answer is a word of a target's name ("What is
-    the highest mountain in the world?" -> "everest", with Mount Everest registered)."""
-    question = " ".join(m["content"] for m in _messages(row) if isinstance(m.get("content"), str)).lower()
-    name_words = {w for t in targets for w in _NAME_WORD.findall(t["name"].lower())}
-    return (any(t["name"].lower() in question for t in targets)
-            or any(g.lower() in name_words for g in row["golds"]))
+def _about(targets: list[dict]):
+    """Whether a row is about one of the targets: its question names a target, or a gold answer is a
+    word of a target's name ("What is the highest mountain in the world?" -> "everest", with Mount
+    Everest registered)."""
+    names = [t["name"].lower() for t in targets]
+    name_words = {w for name in names for w in _NAME_WORD.findall(name)}
+
+    def about(row: dict) -> bool:
+        question = " ".join(m["content"] for m in _messages(row) if isinstance(m.get("content"), str)).lower()
+        return any(name in question for name in names) or any(g.lower() in name_words for g in row["golds"])
+    return about
 
 
 _NAME_WORD = re.compile(r"\w+")
