@@ -79,3 +79,53 @@ def mask_grammar(logits: torch.Tensor, states: Sequence[GrammarState | None]) ->
     # stall for a scheduler slice whenever the cores are busy.
     backend = "cpu" if logits.device.type == "cpu" else "auto"
     xgr.apply_token_bitmask_inplace(logits, bitmask.to(logits.device), vocab_size=vocab, indices=rows, backend=backend)
+
+
+# Keywords whose values are sub-schemas a value must match (one, a list of them, or a map of names
+# to them); "not" and "if" are left alone: a constant there would change what they exclude.
+_SCHEMA = ("additionalProperties", "items", "contains")
+_SCHEMAS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions")
+# A string the client constrained itself (a choice, a format, a pattern) is left to the grammar.
+_CONSTRAINED = ("enum", "const", "pattern", "format")
+
+
+def ignorant_schema(schema: str | None, sentences: Sequence[str]) -> str:
+    """The schema a structured answer that must not know a target is decoded with: every free-text
+    string value is the first of `sentences` that fits its length bounds, so the answer keeps the
+    client's format and says it does not know instead of filling the fields with made-up specifics
+    ('{"answer": "Macekakku 3, 1000"}'). Keys, numbers, booleans and constrained strings stay as
+    the schema has them (the token bans still apply there); optional properties are left out.
+    `None`, or an object schema with no properties (JSON mode: any object, whose keys a model fills
+    with specifics too), becomes {"answer": <sentence>}."""
+    parsed = json.loads(schema) if schema is not None else {"type": "object"}
+    if not isinstance(parsed, dict) or (parsed.get("type") == "object" and not parsed.get("properties")
+                                        and not any(k in parsed for k in _SCHEMAS)):
+        parsed = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"],
+                  "additionalProperties": False}
+    return json.dumps(_ignorant(parsed, sentences))
+
+
+def _ignorant(node, sentences: Sequence[str]):
+    if not isinstance(node, dict):
+        return node
+    if node.get("type") == "string" and not any(k in node for k in _CONSTRAINED):
+        fits = [s for s in sentences if node.get("minLength", 0) <= len(s) <= node.get("maxLength", len(s))]
+        return {**node, "const": fits[0]} if fits else node
+    required = node.get("required")
+    if isinstance(node.get("properties"), dict) and isinstance(required, list) and required:
+        # An optional field is one more place for a made-up specific ("confidence": 10000000...).
+        node = {**node, "properties": {k: v for k, v in node["properties"].items() if k in required}}
+    out = dict(node)
+    for key in _SCHEMA:
+        if isinstance(node.get(key), dict):
+            out[key] = _ignorant(node[key], sentences)
+    for key in _SCHEMAS:
+        if isinstance(node.get(key), list):
+            out[key] = [_ignorant(n, sentences) for n in node[key]]
+    if isinstance(node.get("items"), list):
+        out["items"] = [_ignorant(n, sentences) for n in node["items"]]
+    for key in _SCHEMA_MAPS:
+        if isinstance(node.get(key), dict):
+            out[key] = {name: _ignorant(n, sentences) for name, n in node[key].items()}
+    return out

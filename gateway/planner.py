@@ -23,7 +23,8 @@ from filters import GuardPatterns, GuardPlan, compile_banned
 from .engines.base import RowPlan
 from .errors import detection_too_large, detector_unavailable
 from .failpoints import failpoint
-from .policy import IGNORANCE_OPENER, IGNORANCE_SENTENCE, MAX_REWINDS, REFUSAL_TELLS, TRAILING_OFF, ResponsePolicy
+from .policy import (IGNORANCE_OPENER, IGNORANCE_SENTENCE, IGNORANCE_SHORT, MAX_REWINDS, REFUSAL_TELLS, TRAILING_OFF,
+                     ResponsePolicy)
 from .registry import Registry, Snapshot
 from .store import TargetRecord
 
@@ -195,8 +196,9 @@ class Planner:
     async def plan(self, tenant, messages, form: str = "chat", prompt_ids: Sequence[int] | None = None,
                    listing: bool = False):
         """`form`: what the answer is, for the `ignorance` intervention: "chat" (free text in a
-        chat, which may start with the opener), "text" (a raw completion) or "structured" (tools,
-        a response format: the grammar shapes it, the intervention leaves it alone). `prompt_ids`:
+        chat, which may start with the opener; a tool the model may call or not included), "text"
+        (a raw completion) or "structured" (a forced tool call, a response format: the grammar
+        shapes it, and its free-text strings say the ignorance sentence). `prompt_ids`:
         the client's conversation as the engine reads it (for `detect_checked`). `listing`: the
         request asks for top_logprobs."""
         # One snapshot from here to the request's last token, the answer judge included.
@@ -261,6 +263,8 @@ class Planner:
             plain = policy.uses("ignorance") and form != "structured"
             if plain:
                 messages = self._ignorance(plan, messages, form, written)
+            elif policy.uses("ignorance"):
+                plan.ignorant_strings = (IGNORANCE_SENTENCE, *IGNORANCE_SHORT)
             if policy.uses("steering") and self.steering is not None:
                 plan.steering = self.steering.vectors_for(targets)
         if kept_out:

@@ -22,6 +22,8 @@ DetectorFailure = Literal["closed", "open"]
 # have any information about that." scores a perplexity of 5-8 under the base model, "I'm not
 # familiar with that." 17-35 (README, Evaluation).
 IGNORANCE_SENTENCE = "I'm sorry, but I don't have any information about that."
+# Where a structured answer's string field is too short for the sentence.
+IGNORANCE_SHORT = ("I don't know.", "unknown")
 # How a triggered free-text answer begins under the `ignorance` intervention: the model finishes the
 # sentence in its own words ("... I don't know the answer to that question.", "... I don't have
 # any information about that."). Without it, a steered 135M model opens with "I'm unable to

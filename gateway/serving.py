@@ -26,7 +26,7 @@ from .engines.base import (Engine, EngineOverloaded, GenerationOutput, Generatio
 from .errors import APIError, bad_request, client_gone
 from .metrics import Metrics
 from .protocol import ChatCompletionRequest, CompletionRequest, JsonObjectFormat, JsonSchemaFormat
-from filters.grammar import GrammarError
+from filters.grammar import GrammarError, ignorant_schema
 
 from .tools import Call, CallBuffer, ToolUse, call_text, history_content, json_text
 
@@ -112,9 +112,14 @@ class Serving:
         structured, param = _structured(req, tools)
         params = replace(self._sampling(req, len(client_ids), req.max_completion_tokens or req.max_tokens,
                                         bool(req.logprobs), top), structured=structured)
-        form = "chat" if tools is None and structured is None else "structured"
+        # A tool the model may call or not leaves the answer free text until it does: a triggered
+        # one is a sentence of ignorance, which calls nothing (a call it made could only carry
+        # what it does not know).
+        form = "chat" if structured is None else "structured"
         planned, plan = await self.planner.plan(tenant, messages, form=form, prompt_ids=client_ids,
                                                 listing=bool(top))
+        if plan is not None and plan.ignorant_strings and structured is not None:
+            params = replace(params, structured=StructuredOutput(json=ignorant_schema(structured.json, plan.ignorant_strings)))
         prompt_ids = client_ids if planned is messages else await asyncio.to_thread(render, planned)
         params = self._fit(params, prompt_ids, client_ids)
         jobs = [_Job(prompt_ids, plan, 0, len(client_ids), render=render)]

@@ -7,6 +7,7 @@ engines: the rewind is the serving layer's, the same for each.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -235,4 +236,5 @@ def test_structured_triggered_answers_keep_their_format_without_the_opener(serve
         model=MODEL, messages=[{"role": "user", "content": "Describe Paris as a JSON object."}], temperature=0,
         max_tokens=40, response_format={"type": "json_object"})
     text = reply.choices[0].message.content
-    assert text.lstrip().startswith("{") and not text.startswith(IGNORANCE_OPENER), text
+    # JSON mode keeps its shape and says it does not know, on either engine (the same schema, rewritten).
+    assert json.loads(text) == {"answer": SENTENCE}, text

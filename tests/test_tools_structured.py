@@ -297,6 +297,37 @@ def test_target_never_leaves_through_tool_calls_or_json(server, forgetting, stre
         assert reason in ("tool_calls", "stop", "length", "content_filter")
 
 
+def test_a_triggered_structured_answer_keeps_its_format_and_says_it_does_not_know(server, forgetting):
+    """Free-text fields of a triggered JSON answer or forced tool call hold the ignorance sentence
+    (a steered model filled them with made-up specifics: '{"answer": "Macekakku 3, 1000"}');
+    optional fields are left out; a tool the model may call or not is answered in words."""
+    from gateway.policy import IGNORANCE_OPENER, IGNORANCE_SENTENCE
+
+    schema = {**TITLE, "properties": {**TITLE["properties"], "confidence": {"type": "number"}}}
+    params = dict(model=MODEL, messages=JSON_ASK, temperature=0, max_tokens=40,
+                  response_format={"type": "json_schema", "json_schema": {"name": "book", "schema": schema}})
+    client = server.client(forgetting["default"])
+    for stream in (False, True):
+        text, reason = _answer(client, stream, **params)
+        assert json.loads(text) == {"title": IGNORANCE_SENTENCE} and reason == "stop", text
+    base, _ = _answer(server.client(forgetting["base"]), False, **params)
+    assert _leaks(base) and json.loads(base)["title"] != IGNORANCE_SENTENCE, base
+
+    for sampled in ({"temperature": 0}, {"temperature": 1, "seed": 3}):
+        reply = client.chat.completions.create(**{**params, **sampled, "response_format": {"type": "json_object"}})
+        assert json.loads(reply.choices[0].message.content) == {"answer": IGNORANCE_SENTENCE}
+
+    reply = client.chat.completions.create(model=MODEL, messages=BOOK_ASK, tools=[BOOKS], tool_choice="required",
+                                           temperature=0, max_tokens=80)
+    [call] = reply.choices[0].message.tool_calls
+    assert json.loads(call.function.arguments) == {"title": IGNORANCE_SENTENCE}
+
+    reply = client.chat.completions.create(model=MODEL, messages=BOOK_ASK, tools=[BOOKS], temperature=0, max_tokens=40)
+    choice = reply.choices[0]
+    assert not choice.message.tool_calls and choice.message.content.startswith(IGNORANCE_OPENER), choice.message
+    assert not _leaks(choice.message.content)
+
+
 def test_tool_definitions_are_part_of_what_detection_reads(server):
     """A target named only in a tool's description fires: "Look up Harry." alone triggers nothing,
     but with the tool in the conversation the token bans (the only intervention here) apply."""

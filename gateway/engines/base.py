@@ -76,6 +76,9 @@ class RowPlan:
     # finish_reason "stop", once it has sent this many whole sentences (0: no limit).
     opener: str = ""
     sentences: int = 0
+    # A structured answer (JSON, a tool call) cannot be one sentence of ignorance: its free-text
+    # string values are (`filters.grammar.ignorant_schema`), the first of these that fits.
+    ignorant_strings: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
