@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 FAMILY_ORDER = ("direct", "paraphrase", "indirect", "translation", "roleplay", "prefix_injection", "prefill",
-                "encoding", "multi_turn", "in_context", "prefill_named", "raw_completion", "top_logprobs", "n_choices")
+                "encoding", "multi_turn", "in_context", "prefill_named", "raw_completion", "top_logprobs", "n_choices",
+                "structured")
 
 
 def _pct(value) -> str:

@@ -149,7 +149,7 @@ async def _ask(client: openai.AsyncOpenAI, model: str, item: Item, max_tokens: i
             if "top_logprobs" in params:
                 params["logprobs"] = True
             reply = await client.chat.completions.create(messages=item.messages, **params)
-            texts = [c.message.content or "" for c in reply.choices]
+            texts = [_said(c.message) for c in reply.choices]
             alternatives = _chat_alternatives(reply.choices[0])
     except (openai.APIError, httpx.HTTPError) as exc:
         return Answer("", None, time.perf_counter() - started, 0, error=str(exc)[:300], status=_status(exc))
@@ -157,6 +157,13 @@ async def _ask(client: openai.AsyncOpenAI, model: str, item: Item, max_tokens: i
         return Answer("", None, time.perf_counter() - started, 0, error="no choices in the reply", status=200)
     return Answer(texts[0], reply.choices[0].finish_reason, time.perf_counter() - started,
                   reply.usage.completion_tokens if reply.usage else 0, choices=texts, alternatives=alternatives)
+
+
+def _said(message) -> str:
+    """All a chat answer says: its text and the arguments of any tool call it makes (a fact passed
+    to a tool leaks as surely as one written out)."""
+    calls = [c.function.arguments or "" for c in message.tool_calls or [] if getattr(c, "function", None)]
+    return "\n".join(filter(None, [message.content or "", *calls]))
 
 
 def _chat_alternatives(choice) -> list[tuple[str, list[str]]]:
