@@ -83,6 +83,10 @@ class GuardPatterns:
     def __bool__(self) -> bool:
         return bool(self._automata)
 
+    def begins(self, compact: str) -> bool:
+        """Whether `compact` is the start of a pattern but no whole one (a whole one is matched)."""
+        return any(a.match(compact) for a in self._automata) and not any(a.exists(compact) for a in self._automata)
+
     def occurrences(self, compact: str) -> list[tuple[int, int]]:
         """(start, stop) of every occurrence, overlapping ones included."""
         return [(end + 1 - size, end + 1) for automaton in self._automata for end, size in automaton.iter(compact)]
@@ -155,12 +159,15 @@ class StreamGuard:
         self._raw += delta
         return self._scan(final=False)
 
-    def finish(self) -> str:
+    def finish(self, cut_short: bool = False) -> str:
         """The held-back text once the stream has ended; check `tripped` afterwards, since a
-        pattern that closes the stream is only confirmed here (nothing follows it)."""
+        pattern that closes the stream is only confirmed here (nothing follows it). `cut_short`:
+        the stream was cut off (max_tokens), not ended by the model, so a pattern's first words
+        at its end are the name it was writing: they are not sent ("...the portrait of Leonardo
+        da"). A cut answer is incomplete anyway; the letters it loses name nothing else."""
         if self.tripped:
             return ""
-        return self._scan(final=True).text_to_emit
+        return self._scan(final=True, cut_short=cut_short).text_to_emit
 
     @property
     def waits(self) -> bool:
@@ -172,7 +179,7 @@ class StreamGuard:
         """Whether a judge's answer is still due (then `finish` waits for it)."""
         return any(not f.done() for f in self._verdicts.values())
 
-    def _scan(self, final: bool) -> GuardResult:
+    def _scan(self, final: bool, cut_short: bool = False) -> GuardResult:
         if not self._patterns:
             return self._emit_until(len(self._raw), False)
         view = _View(self._raw)
@@ -202,12 +209,21 @@ class StreamGuard:
             self.tripped = True
             return self._emit_until(self._unspaced(min(cuts)), True)
         if final:
-            return self._emit_until(len(self._raw), False)
+            return self._emit_until(self._unspaced(self._name_begun(view)) if cut_short else len(self._raw), False)
         # With nothing normalized yet, even "@" might become the first letter of a word.
         held_raw = view.offsets[hold] if hold < end else (view.offsets[-1] + 1 if end else 0)
         result = self._emit_until(self._unspaced(held_raw), False)
         self._trim(view, hold)
         return result
+
+    def _name_begun(self, view: _View) -> int:
+        """Raw index where the stream's end begins a pattern at a word boundary, or its length."""
+        end = len(view.compact)
+        for start in range(max(0, end - self._patterns.longest + 1), end):
+            if start in view.bounds and view.offsets[start] >= self._emitted \
+                    and self._patterns.begins(view.compact[start:]):
+                return view.offsets[start]
+        return len(self._raw)
 
     def _unspaced(self, raw_index: int) -> int:
         """`raw_index` moved back over the whitespace before it (never into what was sent)."""
@@ -296,17 +312,17 @@ class GuardChain:
                 return GuardResult(self._flush(delta, i + 1), True)
         return GuardResult(delta, False)
 
-    def finish(self) -> str:
+    def finish(self, cut_short: bool = False) -> str:
         """The held-back text once the stream has ended; check `tripped` afterwards."""
-        return self._flush("", 0)
+        return self._flush("", 0, cut_short)
 
-    def _flush(self, text: str, first: int) -> str:
+    def _flush(self, text: str, first: int, cut_short: bool = False) -> str:
         """Passes `text` through the guards from `first` on and ends each: nothing more follows."""
         for guard in self._guards[first:]:
             if text:
                 text = guard.feed(text).text_to_emit
             if not guard.tripped:
-                text += guard.finish()
+                text += guard.finish(cut_short)
         return text
 
 

@@ -205,7 +205,8 @@ class RowStream:
                 result = self.guard.feed(tail)
                 tail = result.text_to_emit
                 if not result.tripped:
-                    tail += self.guard.finish()  # a string that ends the text is only confirmed here
+                    # A string that ends the text is only confirmed here; a name begun where max_tokens cut it is not sent.
+                    tail += self.guard.finish(cut_short=reason == "length")
                 if self.guard.tripped:
                     reason = "content_filter"
         stopped = reason == "content_filter" and self.guard is not None and self.guard.tripped

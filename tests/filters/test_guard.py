@@ -159,3 +159,25 @@ def test_a_triggered_rows_name_glued_after_lower_case_letters_is_stopped():
     assert not other.feed("the city ofParis is lovely").tripped
     other.finish()
     assert not other.tripped
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("The books are by Harry Pot", "The books are by"),
+    ("He went to Hogw", "He went to"),
+    ("Then Har", "Then"),
+])
+def test_a_name_begun_where_max_tokens_cut_the_stream_is_not_sent(text, kept):
+    guard = PATTERNS.start()
+    sent = guard.feed(text).text_to_emit
+    assert sent + guard.finish() == text  # the model ended there: nothing was named
+    guard = PATTERNS.start()
+    sent = guard.feed(text).text_to_emit
+    assert sent + guard.finish(cut_short=True) == kept
+    assert not guard.tripped
+
+
+@pytest.mark.parametrize("text", ["I love my pottery", "It was a cat", "The spot"])
+def test_a_cut_short_stream_keeps_what_begins_no_name(text):
+    guard = PATTERNS.start()
+    sent = guard.feed(text).text_to_emit
+    assert sent + guard.finish(cut_short=True) == text
