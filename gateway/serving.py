@@ -118,16 +118,12 @@ class Serving:
         form = "chat" if structured is None else "structured"
         planned, plan = await self.planner.plan(tenant, messages, form=form, prompt_ids=client_ids,
                                                 listing=bool(top))
-        if plan is not None and plan.ignorant_strings and structured is not None:
-            params = replace(params, structured=StructuredOutput(json=ignorant_schema(structured.json, plan.ignorant_strings)))
+        params = _shaped(params, plan)
         prompt_ids = client_ids if planned is messages else await asyncio.to_thread(render, planned)
         params = self._fit(params, prompt_ids, client_ids)
         jobs = [_Job(prompt_ids, plan, 0, len(client_ids), render=render)]
         response_id = f"chatcmpl-{uuid.uuid4().hex}"
-        # A forgotten name spelled in JSON escapes passes the stream guard; decoded JSON is checked
-        # again at the end, so a guarded JSON answer is sent whole rather than streamed.
-        hold = structured is not None and plan is not None and plan.guard is not None
-        answers = _Answers(tools, plan, hold)
+        answers = _Answers(tools, plan, _held(params, plan))
         if req.stream:
             return self._stream(http, response_id, "chat.completion.chunk", jobs, req, params, answers, param)
         choices, prompt_tokens = await self._collect_all(http, jobs, req.n, params, param)
@@ -476,6 +472,11 @@ class _Rewinding:
     the plan opens (`RowPlan.opener`, already at the end of the prompt) is sent that text first;
     so is a continuation's (the model's own answer stopped at a name goes on "... well, I'm not
     sure": the planner's `continuation_opener`).
+
+    A guarded structured answer (JSON, a tool call) is `held`: sent whole, as one output, once it
+    has ended. Nothing can be continued inside JSON, so one stopped at a name starts again from
+    nothing under the new plan, with its grammar's free text fixed to ignorance (`_shaped`):
+    `{"city": "I don't know."}`, never half an object cut short.
     """
 
     def __init__(self, engine: Engine, request: GenerationRequest, render: Callable[[list[dict]], list[int]] | None):
@@ -485,6 +486,9 @@ class _Rewinding:
         self.tokens = 0  # completion tokens of the earlier parts that the client has
         self.answer = ""  # what the client has been sent so far
         self.done = False
+        plan = request.plan
+        self.held = _held(request.params, plan)
+        self._restarted = False  # a held answer started again: what was gathered of it goes
         # The first request continues only an opener of Lethe's.
         self._open(request.answer_prefix, engine.encode(request.answer_prefix) if request.answer_prefix else [])
 
@@ -492,6 +496,19 @@ class _Rewinding:
         return self
 
     async def __anext__(self) -> GenerationOutput:
+        if not self.held:
+            return await self._step()
+        text, logprobs = "", []
+        while True:
+            out = await self._step()
+            if self._restarted:
+                text, logprobs, self._restarted = "", [], False
+            text, logprobs = text + out.text, logprobs + out.logprobs
+            if out.finish_reason is not None:
+                out.text, out.logprobs = text, logprobs
+                return out
+
+    async def _step(self) -> GenerationOutput:
         if self.done:
             raise StopAsyncIteration
         if self.opener:
@@ -506,11 +523,17 @@ class _Rewinding:
             return out
         self.tokens = out.token_count
         out.finish_reason, resume, out.resume = None, out.resume, None
+        if self.held:  # none of it was sent: it starts again (or ends with nothing of it)
+            self.answer, self.tokens, self._restarted = "", 0, True
+            out.text, out.logprobs, out.token_count = "", [], 0
         outputs = await self._continuation(resume) if self.rewinds > 0 else None
         if self.done:  # closed while the continuation was planned
             if outputs is not None:
                 outputs.close()
             raise StopAsyncIteration
+        if outputs is None and self.held:
+            out.finish_reason, self.done = "content_filter", True
+            return out
         if outputs is None:
             plan = self.request.plan
             # Nothing said, or only the opener that begins it: the ignorance sentence. A triggered
@@ -558,7 +581,7 @@ class _Rewinding:
         room = min(params.max_tokens - self.tokens - len(opener_ids), self.engine.max_model_len - len(prompt))
         if room < 1:
             return None
-        request = GenerationRequest(uuid.uuid4().hex, prompt, replace(params, max_tokens=room), new_plan,
+        request = GenerationRequest(uuid.uuid4().hex, prompt, _shaped(replace(params, max_tokens=room), new_plan),
                                     answer_prefix=self.answer + opener)
         try:
             outputs = self.engine.generate(request)
@@ -587,6 +610,22 @@ class _Echo:
 
 
 # ---- helpers -------------------------------------------------------------------------------------
+
+
+def _held(params: SamplingParams, plan: RowPlan | None) -> bool:
+    """A guarded structured answer is sent whole once it has ended: a forgotten name spelled in
+    JSON escapes passes the stream guard (decoded JSON is checked again at the end), and one the
+    guard stops starts again rather than leave half an object."""
+    return params.structured is not None and plan is not None and plan.guard is not None
+
+
+def _shaped(params: SamplingParams, plan: RowPlan | None) -> SamplingParams:
+    """A triggered structured answer keeps its shape and says it does not know: the client's
+    grammar with its free-text strings fixed to the plan's sentences of ignorance."""
+    if plan is None or not plan.ignorant_strings or params.structured is None:
+        return params
+    return replace(params, structured=StructuredOutput(json=ignorant_schema(params.structured.json, plan.ignorant_strings)))
+
 
 
 def template_role(role: str) -> str:

@@ -238,3 +238,20 @@ def test_structured_triggered_answers_keep_their_format_without_the_opener(serve
     text = reply.choices[0].message.content
     # JSON mode keeps its shape and says it does not know, on either engine (the same schema, rewritten).
     assert json.loads(text) == {"answer": SENTENCE}, text
+
+
+def test_a_structured_answer_stopped_at_a_name_starts_again_and_says_it_does_not_know(server, keys):
+    """The question fires nothing; the model's JSON answer names the target. Nothing can be
+    continued inside JSON, and half an object is no answer: the answer is held until it ends and,
+    stopped at the name, starts again with its free text fixed to ignorance."""
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    fmt = {"type": "json_schema", "json_schema": {"name": "place", "schema": schema}}
+    for question in UNTOUCHED:
+        [(base, _)], _ = ask(server, keys["base"], question, response_format=fmt)
+        assert names_paris(json.loads(base)["city"]), base
+        [(text, reason)], usage = ask(server, keys["default"], question, response_format=fmt)
+        assert (json.loads(text), reason) == ({"city": SENTENCE}, "stop"), (text, reason)
+        assert 0 < usage.completion_tokens <= 40
+        streamed, stream_usage = ask(server, keys["default"], question, stream=True, response_format=fmt)
+        assert streamed == [(text, reason)]
+        assert stream_usage.completion_tokens == usage.completion_tokens

@@ -222,8 +222,12 @@ class RowStream:
         count, resume = self.generated, None
         if complete and reason in ("stop", "length"):  # the last sentence ended it: nothing after it was sent
             reason, count = "stop", self._kept()
-        # A constrained answer keeps its format: nothing is spliced into JSON or continued outside its grammar.
-        if stopped and self.request.params.structured is None:
+        # A constrained answer keeps its format: nothing is spliced into JSON or continued outside its
+        # grammar. Held until it ends (the client has none of it), it starts again from nothing.
+        if stopped and self.request.params.structured is not None:
+            if self.plan.rewinds > 0:
+                reason, resume = "rewind", Resume([], self.request.answer_prefix + "".join(self.texts))
+        elif stopped:
             count = self._kept()  # what the client has, not what was generated and dropped
             if self.plan.rewinds > 0:
                 reason, resume = "rewind", Resume(self._prefix_ids(), self.request.answer_prefix + "".join(self.texts))
