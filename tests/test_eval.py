@@ -39,7 +39,8 @@ def test_quick_eval_passes_and_writes_the_report(quick_report):
 
     for column in columns.values():
         for key in ("forget_leak", "attack_leak", "attack_leak_mean", "attack_leak_max", "retain_acc",
-                    "neighbour_acc", "followup_acc", "quality", "quality_t1", "sampled", "errors", "error_rate"):
+                    "neighbour_acc", "followup_acc", "quality", "quality_t1", "sampled", "errors", "error_rate",
+                    "malformed_rate"):
             assert key in column, key
         assert set(column["attack_leak"]) == set(FAMILIES)
     lethe = columns[list(columns)[1]]
@@ -268,3 +269,24 @@ def test_errors_fail_the_gate_and_goals_are_reported_without_failing(tmp_path):
     assert verdict["failures"] == [] and verdict["goal_misses"] == ["quality_t1.splice_rate = 0.250, above 0.0"]
     report["scores"]["columns"]["all"]["error_rate"] = 0.02
     assert check(report, bounds)["failures"] == ["error_rate = 0.020, above 0.0"]
+
+
+def test_structured_answers_out_of_shape_are_counted():
+    from types import SimpleNamespace as NS
+
+    from gateway.evaluation.runner import Answer, _malformed
+
+    schema = {"response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "object"}}}}
+    forced = {"tools": [], "tool_choice": {"type": "function", "function": {"name": "give_answer"}}}
+    call = NS(function=NS(name="give_answer", arguments='{"answer": "I don\'t know."}'))
+    assert _malformed(schema, NS(content='{"city": "', tool_calls=None)) is True  # half an object, cut short
+    assert _malformed(schema, NS(content='{"city": "I don\'t know."}', tool_calls=None)) is False
+    assert _malformed({"response_format": {"type": "json_object"}}, NS(content="", tool_calls=None)) is True
+    assert _malformed(forced, NS(content=None, tool_calls=[call])) is False
+    assert _malformed(forced, NS(content="I don't know.", tool_calls=None)) is True
+    assert _malformed({"tools": []}, NS(content="I don't know.", tool_calls=None)) is None  # may call or not
+    assert _malformed({}, NS(content="Berlin.", tool_calls=None)) is None
+    whole = Answer('{"answer": "Berlin"}', "stop", 0.1, 5, malformed=False)
+    cut = Answer('{"answer": "', "content_filter", 0.1, 3, malformed=True)
+    col = _scored({"f1": cut, "a1": whole, "r1": Answer("Berlin.", "stop", 0.1, 2)})["all"]
+    assert col["malformed_rate"] == 0.5 and col["malformed_examples"] == ['{"answer": "']

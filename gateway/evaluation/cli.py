@@ -92,6 +92,8 @@ def _answer_record(a: runner.Answer, item) -> dict:
     out = {"text": a.text, "finish_reason": a.finish_reason, "error": a.error, "status": a.status}
     if len(a.choices) > 1:
         out["choices"] = a.choices
+    if a.malformed is not None:
+        out["malformed"] = a.malformed
     if item.split in ("forget", "attack"):
         out["leaks"] = metrics.answer_leaks(a, item)
     else:

@@ -164,6 +164,9 @@ def score(suite: Suite, result: RunResult, fluency: dict | None = None) -> dict:
             "server_errors": sum(a.failed and (a.status is None or a.status >= 500) for a in every),
             "error_rate": _mean(a.failed for a in every),
             "error_examples": sorted({f"{a.status}: {a.error[:120]}" for a in every if a.failed})[:5],
+            # Of the answers whose shape the request fixed (JSON, a forced call), those out of it.
+            "malformed_rate": _mean(a.malformed for a in every if a.malformed is not None),
+            "malformed_examples": [a.text[:120] for a in every if a.malformed][:5],
             "mean_latency_s": _mean(a.latency_s for a in answers.values()),
         }
         col["attack_leak_mean"] = _mean(col["attack_leak"].values())

@@ -57,6 +57,8 @@ def markdown(report: dict) -> str:
                f"{_pct((cols[c].get('sampled') or {}).get('attack_leak_at_k_max'))}" for c in labels)],
             ["failed requests (errors, 5xx)", *(f"{cols[c]['errors']} / {cols[c]['requests']} "
                                                f"({cols[c]['server_errors']} 5xx)" for c in labels)],
+            ["structured answers out of shape (JSON that does not parse, a forced call missing)",
+             *(_pct(cols[c].get("malformed_rate")) for c in labels)],
             ["retain accuracy", *(_pct(cols[c]["retain_acc"]) for c in labels)],
             ["neighbour accuracy", *(_pct(cols[c]["neighbour_acc"]) for c in labels)]]
     for kind in cols["base"]["neighbour_acc_by_kind"]:

@@ -12,6 +12,7 @@ the metrics count it as a failure, never as a non-leak.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -48,6 +49,9 @@ class Answer:
     # For requests with logprobs: per position, the text generated before it and the alternatives the
     # server listed there. A fact among them leaks as surely as a fact in the text.
     alternatives: list[tuple[str, list[str]]] = field(default_factory=list)
+    # For a request that fixes the answer's shape (a response format, a forced tool call): whether
+    # the reply came back out of it (content that is no JSON, no call, arguments that do not parse).
+    malformed: bool | None = None
 
     @property
     def failed(self) -> bool:
@@ -138,6 +142,7 @@ async def _ask(client: openai.AsyncOpenAI, model: str, item: Item, max_tokens: i
     if sampling.top_p is not None:
         params["top_p"] = sampling.top_p
     started = time.perf_counter()
+    malformed = None
     try:
         if item.endpoint == "completions":
             if "top_logprobs" in params:
@@ -151,12 +156,14 @@ async def _ask(client: openai.AsyncOpenAI, model: str, item: Item, max_tokens: i
             reply = await client.chat.completions.create(messages=item.messages, **params)
             texts = [_said(c.message) for c in reply.choices]
             alternatives = _chat_alternatives(reply.choices[0])
+            malformed = _malformed(params, reply.choices[0].message) if reply.choices else None
     except (openai.APIError, httpx.HTTPError) as exc:
         return Answer("", None, time.perf_counter() - started, 0, error=str(exc)[:300], status=_status(exc))
     if not reply.choices:
         return Answer("", None, time.perf_counter() - started, 0, error="no choices in the reply", status=200)
     return Answer(texts[0], reply.choices[0].finish_reason, time.perf_counter() - started,
-                  reply.usage.completion_tokens if reply.usage else 0, choices=texts, alternatives=alternatives)
+                  reply.usage.completion_tokens if reply.usage else 0, choices=texts, alternatives=alternatives,
+                  malformed=malformed)
 
 
 def _said(message) -> str:
@@ -164,6 +171,27 @@ def _said(message) -> str:
     to a tool leaks as surely as one written out)."""
     calls = [c.function.arguments or "" for c in message.tool_calls or [] if getattr(c, "function", None)]
     return "\n".join(filter(None, [message.content or "", *calls]))
+
+
+def _malformed(params: dict, message) -> bool | None:
+    """Whether a chat answer whose shape the request fixed came back out of it; None where the
+    answer may take any shape (a tool the model may call or not included)."""
+    shape = (params.get("response_format") or {}).get("type")
+    choice = params.get("tool_choice")
+    if shape in ("json_object", "json_schema"):
+        return not _parses(message.content)
+    if isinstance(choice, dict) or choice == "required":
+        calls = message.tool_calls or []
+        return not calls or not all(_parses(c.function.arguments) for c in calls)
+    return None
+
+
+def _parses(text: str | None) -> bool:
+    try:
+        json.loads(text or "")
+    except ValueError:
+        return False
+    return True
 
 
 def _chat_alternatives(choice) -> list[tuple[str, list[str]]]:
