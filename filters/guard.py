@@ -31,6 +31,7 @@ from typing import Callable, Sequence
 
 import ahocorasick
 
+from detectors.aliases import STOP_WORDS
 from detectors.normalize import normalize, normalize_with_offsets
 
 # A word longer than this (a base64 blob, a letter run without end) is cut for context, so
@@ -164,7 +165,7 @@ class StreamGuard:
         pattern that closes the stream is only confirmed here (nothing follows it). `cut_short`:
         the stream was cut off (max_tokens), not ended by the model, so a pattern's first words
         at its end are the name it was writing: they are not sent ("...the portrait of Leonardo
-        da"). A cut answer is incomplete anyway; the letters it loses name nothing else."""
+        da"). A cut answer is incomplete anyway, and the words it loses begin a name."""
         if self.tripped:
             return ""
         return self._scan(final=True, cut_short=cut_short).text_to_emit
@@ -217,11 +218,17 @@ class StreamGuard:
         return result
 
     def _name_begun(self, view: _View) -> int:
-        """Raw index where the stream's end begins a pattern at a word boundary, or its length."""
+        """Raw index where the stream's end begins a pattern with a whole word of its own (not a
+        function word: "Leonardo da" of "Leonardo da Vinci", not "the" of "The Red Planet", nor
+        the first letters of one word, which name nothing yet), or the window's length."""
         end = len(view.compact)
         for start in range(max(0, end - self._patterns.longest + 1), end):
-            if start in view.bounds and view.offsets[start] >= self._emitted \
-                    and self._patterns.begins(view.compact[start:]):
+            if start not in view.bounds or view.offsets[start] < self._emitted \
+                    or not self._patterns.begins(view.compact[start:]):
+                continue
+            cuts = sorted(b for b in view.bounds if start < b < end)
+            whole = [view.compact[a:b] for a, b in zip([start, *cuts], cuts)]  # the last word may be cut
+            if any(len(word) >= 3 and word not in STOP_WORDS for word in whole):
                 return view.offsets[start]
         return len(self._raw)
 
