@@ -210,7 +210,8 @@ class StreamGuard:
             self.tripped = True
             return self._emit_until(self._unspaced(min(cuts)), True)
         if final:
-            return self._emit_until(self._unspaced(self._name_begun(view)) if cut_short else len(self._raw), False)
+            begun = self._name_begun(view) if cut_short else len(self._raw)
+            return self._emit_until(self._unspaced(begun) if begun < len(self._raw) else begun, False)
         # With nothing normalized yet, even "@" might become the first letter of a word.
         held_raw = view.offsets[hold] if hold < end else (view.offsets[-1] + 1 if end else 0)
         result = self._emit_until(self._unspaced(held_raw), False)

@@ -176,7 +176,7 @@ def test_a_name_begun_where_max_tokens_cut_the_stream_is_not_sent(text, kept):
     assert not guard.tripped
 
 
-@pytest.mark.parametrize("text", ["I love my pottery", "It was a cat", "The spot", "a component of the"])
+@pytest.mark.parametrize("text", ["I love my pottery", "It was a cat", "The spot", "a component of the", "died in "])
 def test_a_cut_short_stream_keeps_what_begins_no_name(text):
     guard = GuardPatterns(["Harry Potter", "Hogwarts", "The Boy Who Lived", "Leonardo da Vinci"]).start()
     sent = guard.feed(text).text_to_emit
