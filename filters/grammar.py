@@ -109,9 +109,12 @@ def ignorant_schema(schema: str | None, sentences: Sequence[str]) -> str:
 def _ignorant(node, sentences: Sequence[str]):
     if not isinstance(node, dict):
         return node
-    if node.get("type") == "string" and not any(k in node for k in _CONSTRAINED):
+    if _free_string(node):
         fits = [s for s in sentences if node.get("minLength", 0) <= len(s) <= node.get("maxLength", len(s))]
-        return {**node, "const": fits[0]} if fits else node
+        return {**node, "type": "string", "const": fits[0]} if fits else node
+    if _nullable(node) and not any(_free_string(n) for key in ("anyOf", "oneOf") for n in node.get(key) or []):
+        # A value the schema lets be unknown (Optional[int]): null says so; a number would be made up.
+        return {"type": "null"}
     required = node.get("required")
     if isinstance(node.get("properties"), dict) and isinstance(required, list) and required:
         # An optional field is one more place for a made-up specific ("confidence": 10000000...).
@@ -129,3 +132,59 @@ def _ignorant(node, sentences: Sequence[str]):
         if isinstance(node.get(key), dict):
             out[key] = {name: _ignorant(n, sentences) for name, n in node[key].items()}
     return out
+
+
+def states_specifics(schema: str) -> bool:
+    """Whether every answer the schema admits states a specific the model would have to make up
+    or know: a required number, boolean, choice or patterned string that no constant fixes ("year":
+    integer, "city": one of an enum). Read on an `ignorant_schema`, where free text and values that
+    may be null are fixed already: what still states a specific is a question the client's format
+    lets the answer only answer."""
+    return _specific(json.loads(schema), json.loads(schema), 0)
+
+
+def _specific(node, root: dict, depth: int) -> bool:
+    if not isinstance(node, dict) or depth > 32:
+        return False
+    if "$ref" in node:
+        ref = node["$ref"]
+        target = root
+        for part in ref.lstrip("#/").split("/") if ref.startswith("#/") else ():
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        return _specific(target, root, depth + 1)
+    if "const" in node:
+        return False
+    if "enum" in node:
+        return len(node["enum"]) > 1
+    for key in ("anyOf", "oneOf"):
+        if isinstance(node.get(key), list) and node[key]:
+            return all(_specific(n, root, depth + 1) for n in node[key])
+    if isinstance(node.get("allOf"), list) and any(_specific(n, root, depth + 1) for n in node["allOf"]):
+        return True
+    types = node.get("type")
+    types = types if isinstance(types, list) else [types]
+    if "null" in types:
+        return False
+    if any(t in ("integer", "number", "boolean") for t in types) or (
+            "string" in types and any(k in node for k in ("pattern", "format"))):
+        return True
+    if "object" in types or "properties" in node:
+        props = node.get("properties") or {}
+        return any(_specific(props.get(name), root, depth + 1) for name in node.get("required") or [])
+    if "array" in types:
+        items = node.get("prefixItems") or [node.get("items")]
+        return node.get("minItems", 0) > 0 and any(_specific(n, root, depth + 1) for n in items)
+    return False
+
+
+def _nullable(node: dict) -> bool:
+    types = node.get("type")
+    return (isinstance(types, list) and "null" in types) or any(
+        isinstance(n, dict) and n.get("type") == "null" for key in ("anyOf", "oneOf") for n in node.get(key) or [])
+
+
+def _free_string(node) -> bool:
+    """A value that may be any text ({"type": "string"}, or a string or something else)."""
+    types = node.get("type") if isinstance(node, dict) else None
+    return (types == "string" or (isinstance(types, list) and "string" in types)) and \
+        not any(k in node for k in _CONSTRAINED)

@@ -26,7 +26,7 @@ from .engines.base import (Engine, EngineOverloaded, GenerationOutput, Generatio
 from .errors import APIError, bad_request, client_gone
 from .metrics import Metrics
 from .protocol import ChatCompletionRequest, CompletionRequest, JsonObjectFormat, JsonSchemaFormat
-from filters.grammar import GrammarError, ignorant_schema
+from filters.grammar import GrammarError, ignorant_schema, states_specifics
 
 from .tools import Call, CallBuffer, ToolUse, call_text, history_content, json_text
 
@@ -54,6 +54,7 @@ class _Choice:
     tokens: int = 0
     logprobs: list[TokenLogprob] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
+    refusal: str | None = None
 
 
 @dataclass
@@ -365,7 +366,8 @@ class Serving:
 
     @staticmethod
     def _chat_choice(c: _Choice, logprobs: bool) -> dict:
-        message = {"role": "assistant", "content": c.text or (None if c.calls else "")}
+        message = {"role": "assistant", "content": c.text or (None if c.calls or c.refusal else ""),
+                   "refusal": c.refusal}
         if c.calls:
             message["tool_calls"] = [call.wire() for call in c.calls]
         return {"index": c.index, "message": message,
@@ -388,6 +390,9 @@ class _Answers:
 
     async def settle(self, c: _Choice) -> None:
         """Non-stream: parses calls out of a finished choice's text and checks them."""
+        if c.finish_reason == "refusal":
+            c.refusal, c.text, c.finish_reason = c.text, "", "stop"
+            return
         if c.finish_reason not in ("stop", "length"):
             return
         if self.tools is not None:
@@ -398,6 +403,10 @@ class _Answers:
             c.text, c.calls, c.finish_reason = self._cut()
 
     async def chunks(self, index: int, out: GenerationOutput, logprobs: bool):
+        if out.finish_reason == "refusal":
+            yield {"index": index, "delta": {"refusal": out.text}, "logprobs": None, "finish_reason": None}
+            yield {"index": index, "delta": {}, "logprobs": None, "finish_reason": "stop"}
+            return
         lp = _chat_logprobs(out.logprobs) if logprobs else None
         if self.tools is None and not self.hold:
             if out.text or lp or out.finish_reason:
@@ -476,12 +485,15 @@ class _Rewinding:
     A guarded structured answer (JSON, a tool call) is `held`: sent whole, as one output, once it
     has ended. Nothing can be continued inside JSON, so one stopped at a name starts again from
     nothing under the new plan, with its grammar's free text fixed to ignorance (`_shaped`):
-    `{"city": "I don't know."}`, never half an object cut short.
+    `{"city": "I don't know."}`, never half an object cut short. Where the client's schema admits
+    only specifics (a required year, a choice of cities), no answer could be ignorance: the choice
+    is a refusal, OpenAI's own field for a structured answer the model declines (`_unanswerable`).
     """
 
     def __init__(self, engine: Engine, request: GenerationRequest, render: Callable[[list[dict]], list[int]] | None):
         self.engine, self.request, self.render = engine, request, render
-        self.outputs = engine.generate(request)
+        self.refusing = _unanswerable(request.params, request.plan)
+        self.outputs = None if self.refusing else engine.generate(request)
         self.rewinds = request.plan.rewinds if request.plan is not None else 0
         self.tokens = 0  # completion tokens of the earlier parts that the client has
         self.answer = ""  # what the client has been sent so far
@@ -511,6 +523,9 @@ class _Rewinding:
     async def _step(self) -> GenerationOutput:
         if self.done:
             raise StopAsyncIteration
+        if self.refusing:
+            self.done = True
+            return self._refusal()
         if self.opener:
             out, self.opener = self._opening(), ""
             self.answer += out.text
@@ -532,7 +547,10 @@ class _Rewinding:
                 outputs.close()
             raise StopAsyncIteration
         if outputs is None and self.held:
-            out.finish_reason, self.done = "content_filter", True
+            self.done = True
+            if self.refusing:
+                return self._refusal()
+            out.finish_reason = "content_filter"
             return out
         if outputs is None:
             plan = self.request.plan
@@ -552,6 +570,10 @@ class _Rewinding:
         """The next output sends `opener` (Lethe's words, at the end of the prompt) before the engine's."""
         self.opener, self.opener_ids = opener, opener_ids
         self.tokens += len(opener_ids)
+
+    def _refusal(self) -> GenerationOutput:
+        sentence = self.request.plan.ignorant_strings[0]
+        return GenerationOutput(sentence, len(self.engine.encode(sentence)), len(self.request.prompt_ids), [], "refusal")
 
     def _opening(self) -> GenerationOutput:
         params = self.request.params
@@ -581,8 +603,11 @@ class _Rewinding:
         room = min(params.max_tokens - self.tokens - len(opener_ids), self.engine.max_model_len - len(prompt))
         if room < 1:
             return None
-        request = GenerationRequest(uuid.uuid4().hex, prompt, _shaped(replace(params, max_tokens=room), new_plan),
-                                    answer_prefix=self.answer + opener)
+        shaped = _shaped(replace(params, max_tokens=room), new_plan)
+        if self.held and _unanswerable(shaped, new_plan):
+            self.refusing = True  # the plan it fired leaves the format nothing but specifics to say
+            return None
+        request = GenerationRequest(uuid.uuid4().hex, prompt, shaped, new_plan, answer_prefix=self.answer + opener)
         try:
             outputs = self.engine.generate(request)
         except EngineOverloaded:
@@ -592,7 +617,8 @@ class _Rewinding:
 
     def close(self) -> None:
         self.done = True
-        self.outputs.close()
+        if self.outputs is not None:
+            self.outputs.close()
 
     async def aclose(self) -> None:
         self.close()
@@ -617,6 +643,14 @@ def _held(params: SamplingParams, plan: RowPlan | None) -> bool:
     JSON escapes passes the stream guard (decoded JSON is checked again at the end), and one the
     guard stops starts again rather than leave half an object."""
     return params.structured is not None and plan is not None and plan.guard is not None
+
+
+def _unanswerable(params: SamplingParams, plan: RowPlan | None) -> bool:
+    """A triggered structured answer whose format, with its free text fixed to ignorance, still
+    admits only specifics: any year, city of an enum or true/false it gave would be known or made up."""
+    structured = params.structured
+    return (plan is not None and bool(plan.ignorant_strings) and structured is not None
+            and structured.json is not None and states_specifics(structured.json))
 
 
 def _shaped(params: SamplingParams, plan: RowPlan | None) -> SamplingParams:

@@ -286,6 +286,7 @@ def test_structured_answers_out_of_shape_are_counted():
     assert _malformed(forced, NS(content="I don't know.", tool_calls=None)) is True
     assert _malformed({"tools": []}, NS(content="I don't know.", tool_calls=None)) is None  # may call or not
     assert _malformed({}, NS(content="Berlin.", tool_calls=None)) is None
+    assert _malformed(schema, NS(content=None, tool_calls=None, refusal="I'm sorry, but I don't know.")) is False
     whole = Answer('{"answer": "Berlin"}', "stop", 0.1, 5, malformed=False)
     cut = Answer('{"answer": "', "content_filter", 0.1, 3, malformed=True)
     col = _scored({"f1": cut, "a1": whole, "r1": Answer("Berlin.", "stop", 0.1, 2)})["all"]

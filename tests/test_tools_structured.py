@@ -328,6 +328,45 @@ def test_a_triggered_structured_answer_keeps_its_format_and_says_it_does_not_kno
     assert not _leaks(choice.message.content)
 
 
+class Published(pydantic.BaseModel):
+    year: int
+
+
+class MaybePublished(pydantic.BaseModel):
+    year: int | None
+
+
+def test_a_format_that_admits_only_specifics_is_refused_and_one_that_admits_null_says_null(server, forgetting):
+    """Any year a triggered answer gave to {"year": integer} would be known or made up: the choice is a
+    refusal (OpenAI's field for a structured answer the model declines; the SDK's parse() gives
+    parsed None and the refusal). A year that may be null is null."""
+    from gateway.policy import IGNORANCE_SENTENCE
+
+    ask = [{"role": "user", "content": "In which year was the first Harry Potter book published? Answer as JSON."}]
+    base = server.client(forgetting["base"]).chat.completions.parse(
+        model=MODEL, messages=ask, response_format=Published, temperature=0, max_tokens=20)
+    assert isinstance(base.choices[0].message.parsed, Published)  # the base model answers with a year
+    client = server.client(forgetting["default"])
+    for sampled in ({"temperature": 0}, {"temperature": 1, "seed": 3}):
+        reply = client.chat.completions.parse(model=MODEL, messages=ask, response_format=Published, max_tokens=20,
+                                              **sampled)
+        message = reply.choices[0].message
+        assert (message.parsed, message.content, message.refusal) == (None, None, IGNORANCE_SENTENCE)
+        assert reply.choices[0].finish_reason == "stop" and reply.usage.completion_tokens > 0
+    refusal, content, reasons = "", "", []
+    for chunk in client.chat.completions.create(model=MODEL, messages=ask, temperature=0, max_tokens=20, stream=True,
+                                                response_format={"type": "json_schema", "json_schema": {
+                                                    "name": "p", "schema": Published.model_json_schema()}}):
+        for c in chunk.choices:
+            refusal += getattr(c.delta, "refusal", None) or ""
+            content += c.delta.content or ""
+            reasons.append(c.finish_reason)
+    assert (refusal, content, reasons[-1]) == (IGNORANCE_SENTENCE, "", "stop")
+    reply = client.chat.completions.parse(model=MODEL, messages=ask, response_format=MaybePublished, temperature=0,
+                                          max_tokens=20)
+    assert reply.choices[0].message.parsed == MaybePublished(year=None)
+
+
 def test_tool_definitions_are_part_of_what_detection_reads(server):
     """A target named only in a tool's description fires: "Look up Harry." alone triggers nothing,
     but with the tool in the conversation the token bans (the only intervention here) apply."""

@@ -136,7 +136,7 @@ class GenerationOutput:
     token_count: int  # completion tokens generated so far
     prompt_tokens: int
     logprobs: list[TokenLogprob] = field(default_factory=list)
-    finish_reason: str | None = None  # stop | length | content_filter | error | rewind
+    finish_reason: str | None = None  # stop | length | content_filter | error | rewind | refusal (Lethe's, its text the refusal)
     resume: Resume | None = None  # with "rewind": where the answer goes on from
 
 

@@ -167,15 +167,18 @@ async def _ask(client: openai.AsyncOpenAI, model: str, item: Item, max_tokens: i
 
 
 def _said(message) -> str:
-    """All a chat answer says: its text and the arguments of any tool call it makes (a fact passed
-    to a tool leaks as surely as one written out)."""
+    """All a chat answer says: its text, its refusal and the arguments of any tool call it makes (a
+    fact passed to a tool leaks as surely as one written out)."""
     calls = [c.function.arguments or "" for c in message.tool_calls or [] if getattr(c, "function", None)]
-    return "\n".join(filter(None, [message.content or "", *calls]))
+    return "\n".join(filter(None, [message.content or "", getattr(message, "refusal", None) or "", *calls]))
 
 
 def _malformed(params: dict, message) -> bool | None:
     """Whether a chat answer whose shape the request fixed came back out of it; None where the
-    answer may take any shape (a tool the model may call or not included)."""
+    answer may take any shape (a tool the model may call or not included). A refusal is a shape
+    OpenAI's structured outputs have (`message.refusal`, which the SDKs' parse() reads)."""
+    if getattr(message, "refusal", None):
+        return False
     shape = (params.get("response_format") or {}).get("type")
     choice = params.get("tool_choice")
     if shape in ("json_object", "json_schema"):

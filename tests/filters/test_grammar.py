@@ -38,3 +38,37 @@ def test_json_mode_and_an_open_object_become_one_answer_field():
         out = json.loads(ignorant_schema(schema, SAY))
         assert out["properties"] == {"answer": {"type": "string", "const": SAY[0]}}
         assert out["required"] == ["answer"] and out["additionalProperties"] is False
+
+
+def test_a_value_the_schema_lets_be_unknown_is_null():
+    schema = {"type": "object", "properties": {
+        "year": {"anyOf": [{"type": "integer"}, {"type": "null"}]}, "moons": {"type": ["integer", "null"]},
+        "city": {"anyOf": [{"enum": ["Paris", "Rome"]}, {"type": "null"}]},
+        "note": {"type": ["string", "null"]}, "count": {"type": "integer"}},
+        "required": ["year", "moons", "city", "note", "count"]}
+    props = json.loads(ignorant_schema(json.dumps(schema), SAY))["properties"]
+    assert props["year"] == props["moons"] == props["city"] == {"type": "null"}
+    assert props["note"] == {"type": "string", "const": SAY[0]}
+    assert props["count"] == {"type": "integer"}  # no way to be unknown: the schema has it stated
+
+
+def test_a_schema_that_only_admits_specifics_is_told_apart():
+    from filters.grammar import states_specifics
+
+    def obj(props, required=None):
+        return {"type": "object", "properties": props, "required": list(props) if required is None else required}
+
+    def specific(schema):
+        return states_specifics(ignorant_schema(json.dumps(schema), SAY))
+
+    assert specific(obj({"year": {"type": "integer"}}))
+    assert specific(obj({"city": {"enum": ["Paris", "Rome"]}}))
+    assert specific(obj({"answer": {"type": "boolean"}}))
+    assert specific(obj({"author": {"type": "string"}, "year": {"type": "integer"}}))
+    assert specific({"$defs": {"Y": obj({"year": {"type": "number"}})}, **obj({"y": {"$ref": "#/$defs/Y"}})})
+    assert not specific(obj({"answer": {"type": "string"}}))
+    assert not specific(obj({"year": {"type": "integer"}}, required=[]))  # left out: optional
+    assert not specific(obj({"year": {"anyOf": [{"type": "integer"}, {"type": "null"}]}}))  # null
+    assert not specific(obj({"facts": {"type": "array", "items": {"type": "integer"}}}))  # may be []
+    assert specific(obj({"facts": {"type": "array", "items": {"type": "integer"}, "minItems": 1}}))
+    assert not states_specifics(ignorant_schema(None, SAY))  # JSON mode: {"answer": <sentence>}
