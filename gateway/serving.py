@@ -487,19 +487,19 @@ class _Rewinding:
     nothing under the new plan, with its grammar's free text fixed to ignorance (`_shaped`):
     `{"city": "I don't know."}`, never half an object cut short. Where the client's schema admits
     only specifics (a required year, a choice of cities), no answer could be ignorance: the choice
-    is a refusal, OpenAI's own field for a structured answer the model declines (`_unanswerable`).
+    is a refusal, OpenAI's own field for a structured answer the model declines (`_refusal`).
     """
 
     def __init__(self, engine: Engine, request: GenerationRequest, render: Callable[[list[dict]], list[int]] | None):
         self.engine, self.request, self.render = engine, request, render
-        self.refusing = _unanswerable(request.params, request.plan)
+        # The refusal this choice answers with, when its format leaves it nothing but specifics.
+        self.refusing = _refusal(request.params, request.plan)
         self.outputs = None if self.refusing else engine.generate(request)
         self.rewinds = request.plan.rewinds if request.plan is not None else 0
         self.tokens = 0  # completion tokens of the earlier parts that the client has
         self.answer = ""  # what the client has been sent so far
         self.done = False
-        plan = request.plan
-        self.held = _held(request.params, plan)
+        self.held = _held(request.params, request.plan)
         self._restarted = False  # a held answer started again: what was gathered of it goes
         # The first request continues only an opener of Lethe's.
         self._open(request.answer_prefix, engine.encode(request.answer_prefix) if request.answer_prefix else [])
@@ -525,7 +525,7 @@ class _Rewinding:
             raise StopAsyncIteration
         if self.refusing:
             self.done = True
-            return self._refusal()
+            return self._refused()
         if self.opener:
             out, self.opener = self._opening(), ""
             self.answer += out.text
@@ -549,7 +549,7 @@ class _Rewinding:
         if outputs is None and self.held:
             self.done = True
             if self.refusing:
-                return self._refusal()
+                return self._refused()
             out.finish_reason = "content_filter"
             return out
         if outputs is None:
@@ -571,8 +571,8 @@ class _Rewinding:
         self.opener, self.opener_ids = opener, opener_ids
         self.tokens += len(opener_ids)
 
-    def _refusal(self) -> GenerationOutput:
-        sentence = self.request.plan.ignorant_strings[0]
+    def _refused(self) -> GenerationOutput:
+        sentence = self.refusing
         return GenerationOutput(sentence, len(self.engine.encode(sentence)), len(self.request.prompt_ids), [], "refusal")
 
     def _opening(self) -> GenerationOutput:
@@ -604,9 +604,10 @@ class _Rewinding:
         if room < 1:
             return None
         shaped = _shaped(replace(params, max_tokens=room), new_plan)
-        if self.held and _unanswerable(shaped, new_plan):
-            self.refusing = True  # the plan it fired leaves the format nothing but specifics to say
-            return None
+        if self.held:
+            self.refusing = _refusal(shaped, new_plan)  # what it fired leaves the format only specifics
+            if self.refusing:
+                return None
         request = GenerationRequest(uuid.uuid4().hex, prompt, shaped, new_plan, answer_prefix=self.answer + opener)
         try:
             outputs = self.engine.generate(request)
@@ -645,12 +646,14 @@ def _held(params: SamplingParams, plan: RowPlan | None) -> bool:
     return params.structured is not None and plan is not None and plan.guard is not None
 
 
-def _unanswerable(params: SamplingParams, plan: RowPlan | None) -> bool:
-    """A triggered structured answer whose format, with its free text fixed to ignorance, still
-    admits only specifics: any year, city of an enum or true/false it gave would be known or made up."""
+def _refusal(params: SamplingParams, plan: RowPlan | None) -> str | None:
+    """The refusal of a triggered structured answer whose format, with its free text fixed to
+    ignorance, still admits only specifics (any year, city of an enum or true/false it gave would
+    be known or made up); None for every other answer."""
     structured = params.structured
-    return (plan is not None and bool(plan.ignorant_strings) and structured is not None
-            and structured.json is not None and states_specifics(structured.json))
+    if plan is None or not plan.ignorant_strings or structured is None or structured.json is None:
+        return None
+    return plan.ignorant_strings[0] if states_specifics(structured.json) else None
 
 
 def _shaped(params: SamplingParams, plan: RowPlan | None) -> SamplingParams:

@@ -255,3 +255,17 @@ def test_a_structured_answer_stopped_at_a_name_starts_again_and_says_it_does_not
         streamed, stream_usage = ask(server, keys["default"], question, stream=True, response_format=fmt)
         assert streamed == [(text, reason)]
         assert stream_usage.completion_tokens == usage.completion_tokens
+
+
+def test_a_stopped_structured_answer_whose_format_admits_only_specifics_is_a_refusal(server, keys):
+    """Started again under what it fired, {"city": one of an enum} could only name a city, known or
+    made up: the choice is a refusal (message.refusal, content null), never a 500 or a city."""
+    schema = {"type": "object", "properties": {"city": {"enum": ["Paris", "London", "Rome"]}}, "required": ["city"]}
+    fmt = {"type": "json_schema", "json_schema": {"name": "place", "schema": schema}}
+    question = UNTOUCHED[0]
+    [(base, _)], _ = ask(server, keys["base"], question, response_format=fmt)
+    assert json.loads(base) == {"city": "Paris"}, base
+    reply = server.client(keys["default"]).chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": question}], temperature=0, max_tokens=40, response_format=fmt)
+    message = reply.choices[0].message
+    assert (message.content, message.refusal, reply.choices[0].finish_reason) == (None, SENTENCE, "stop"), message
