@@ -140,7 +140,8 @@ def states_specifics(schema: str) -> bool:
     integer, "city": one of an enum). Read on an `ignorant_schema`, where free text and values that
     may be null are fixed already: what still states a specific is a question the client's format
     lets the answer only answer."""
-    return _specific(json.loads(schema), json.loads(schema), 0)
+    root = json.loads(schema)
+    return _specific(root, root, 0)
 
 
 def _specific(node, root: dict, depth: int) -> bool:

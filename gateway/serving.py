@@ -413,7 +413,7 @@ class _Answers:
                 yield {"index": index, "delta": {"content": out.text} if out.text else {}, "logprobs": lp,
                        "finish_reason": out.finish_reason}
             return
-        buffer = self._buffers.setdefault(index, CallBuffer(self.tools, self.hold))
+        buffer = self._buffers.setdefault(index, CallBuffer(self.tools))  # a held answer arrives whole
         text = buffer.feed(out.text)
         reason = out.finish_reason
         calls: list[Call] = []

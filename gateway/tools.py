@@ -133,9 +133,9 @@ class CallBuffer:
     from a `<tool_call>` tag on, waits for the end, when `finish` parses it.
     """
 
-    def __init__(self, tools: ToolUse | None, hold_all: bool = False):
+    def __init__(self, tools: ToolUse | None):
         self.tools = tools
-        self.hold_all = hold_all or (tools is not None and tools.constrained)
+        self.hold_all = tools is not None and tools.constrained
         self._held = ""
         self._started = False  # content has gone out, so the answer is not a bare JSON call
         self._in_call = False
