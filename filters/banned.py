@@ -147,8 +147,13 @@ class BannedSet:
             prompt = b"".join(self.vocab.raw[t] for t in prompt_ids if t < len(self.vocab.raw))
             # Nor a letter of a script the conversation does not write: a steered row went on with
             # "the heart of the экски梨桮" in an English answer.
-            state._foreign = self.vocab.foreign(script_leads(prompt))
-            state._specifics = torch.cat([specific[~torch.isin(specific, held)], state._foreign])
+            state._unwritten = self.vocab.foreign(script_leads(prompt))
+            # Nor a bare space token, unless the prompt has one: it spells numbers and rare words
+            # (" " + "ilk": a row cornered after "information about the" wrote " ilk", " iz gone").
+            if not any(self.vocab.raw[t].isspace() and b"\n" not in self.vocab.raw[t]
+                       for t in prompt_ids if t < len(self.vocab.raw)):
+                state._unwritten = torch.cat([state._unwritten, self.vocab.bare_spaces])
+            state._specifics = torch.cat([specific[~torch.isin(specific, held)], state._unwritten])
             # A number the set bans is not the prompt's to write ("2017", a fact term of Obama's,
             # in a question asking about 2009 to 2017): held, it cornered "…election 201".
             said = [n for n in re.findall(rb"[0-9]+", prompt) if n not in self.patterns]
@@ -220,8 +225,8 @@ class BanState:
     """One row's progress through a BannedSet's strings."""
 
     __slots__ = ("_set", "_nodes", "_at_boundary", "_specifics", "_sentence_start", "_on_device", "_first",
-                 "_after_i", "_after_letter", "_after_stop", "_after_i_ids", "_numbers", "_number_starts", "_digits",
-                 "_numeral_bans", "_word", "_prompt_words", "_foreign", "_glued", "_last", "_grams")
+                 "_after_i", "_after_letter", "_after_space", "_after_stop", "_after_i_ids", "_numbers", "_number_starts", "_digits",
+                 "_numeral_bans", "_word", "_prompt_words", "_unwritten", "_glued", "_last", "_grams")
 
     def __init__(self, banned: BannedSet):
         self._set = banned
@@ -234,6 +239,7 @@ class BanState:
         self._after_i = False  # the last token was a bare "I": the next may not make a longer word of it
         self._after_letter = False  # the text ends in a letter: no capital may be glued on
         self._after_stop = False  # nor onto a full stop ("I.V.E.I.U.S.A": letters made up one by one)
+        self._after_space = False  # the text ends in a bare space token (`Vocab.after_bare_space`)
         self._after_i_ids: torch.Tensor | None = None  # `_specifics` plus word continuations, made once
         self._numbers: frozenset[bytes] = frozenset()  # a plain row's: the numbers the prompt holds
         self._number_starts: frozenset[bytes] = frozenset()  # and every start of one ("1", "19", "197")
@@ -241,7 +247,8 @@ class BanState:
         self._numeral_bans: dict[bytes, list[int]] = {}  # by `_digits`: the numerals banned next
         self._word = b""  # a plain row's: the letters of the word its text ends in, lower-cased
         self._prompt_words: frozenset[bytes] = frozenset()  # and the prompt's words it may write, not held whole
-        self._foreign: torch.Tensor | None = None  # a plain row's: letters of scripts the prompt does not write
+        # A plain row's: what the prompt never writes (letters of another script, a bare space).
+        self._unwritten: torch.Tensor | None = None
         self._glued: torch.Tensor | None = None  # `_specifics` plus the glued capitals, made once
         # A plain row's last two tokens written, and what followed each pair before: it does not say a
         # three-token run twice. Cornered on every word it knew, a continuation of "born in the town
@@ -299,16 +306,19 @@ class BanState:
             # tokenizer holds whole or the prompt used (a steered row wrote "bismicali", "hakaflefim").
             unheld = self._set.vocab.unheld_continuations(self._word, self._prompt_words, device)
         elif self._sentence_start or not len(self._specifics):
-            parts = [p for p in (self._foreign, self._set.vocab.glued_capitals if self._after_stop else None)
+            parts = [p for p in (self._unwritten, self._set.vocab.glued_capitals if self._after_stop else None)
                      if p is not None and len(p)]
-            if not parts:
-                return ()
-            ids = parts[0] if len(parts) == 1 else torch.cat(parts)
+            ids = None if not parts else parts[0] if len(parts) == 1 else torch.cat(parts)
         else:
             ids = self._first if self._first is not None else self._specifics
+        if self._after_space:
+            unheld = self._set.vocab.after_bare_space(self._prompt_words, device)
+        masks = () if unheld is None else (unheld,)
+        if ids is None:
+            return masks
         if self._on_device is None or self._on_device[0] is not ids or self._on_device[1].device != device:
             self._on_device = (ids, ids.to(device))  # keyed by the tensor itself: three can take turns
-        return (self._on_device[1],) if unheld is None else (self._on_device[1], unheld)
+        return (self._on_device[1], *masks)
 
     def redacted_next(self) -> set[int]:
         """Ids that must not be listed in this step's top_logprobs; call it before `advance`.
@@ -351,6 +361,7 @@ class BanState:
             self._after_i = token_id < len(raw) and raw[token_id].strip() == b"I"
             self._after_letter = token_id < len(raw) and raw[token_id][-1:].isalpha()
             self._after_stop = token_id < len(raw) and raw[token_id][-1:] == b"."
+            self._after_space = token_id < len(raw) and raw[token_id].isspace() and b"\n" not in raw[token_id]
             spelled_raw = raw[token_id] if token_id < len(raw) else b""
             goes_on = self._word and spelled_raw[:1].isalpha() and spelled_raw.isascii()
             tail = re.search(rb"[A-Za-z]*$", spelled_raw).group().lower()

@@ -186,6 +186,29 @@ class Vocab:
             return self._unheld(word, device)
         return self._mask(word, rests, word in also).to(device)
 
+    def after_bare_space(self, also: frozenset[bytes], device: torch.device) -> torch.Tensor:
+        """A mask (True: banned) of what may not follow a bare space token. A word the tokenizer holds
+        comes with a space token of its own (" ilk" is " " + "ilk": SmolLM2 holds no " ilk"), so
+        letters here can only begin one of `also`'s words ("qwzrtland"); and another space (alone
+        or before a word) or a line break only pads a sentence the row was cornered in ("information
+        about the  model", "about the \n"). What is left is digits (numbers are spelled " " +
+        digit), other scripts and punctuation."""
+        mask = self._bare_space_banned.clone()
+        allowed = self._toward(b"", tuple(also))
+        if allowed:
+            mask[sorted(allowed)] = False
+        return mask.to(device)
+
+    @cached_property
+    def _bare_space_banned(self) -> torch.Tensor:
+        return torch.tensor([raw[:1].isalpha() or raw[:1].isspace() for raw in self.raw], dtype=torch.bool)
+
+    @cached_property
+    def bare_spaces(self) -> torch.Tensor:
+        """Ids of the tokens that are spaces only, no line break: " ", "  ", a tab."""
+        return torch.tensor([t for t, raw in enumerate(self.raw) if raw.isspace() and b"\n" not in raw],
+                            dtype=torch.long)
+
     @lru_cache(maxsize=256)  # a vocabulary-sized mask each: a word's mask is remade in milliseconds
     def _unheld(self, word: bytes, device: torch.device) -> torch.Tensor:
         return self._mask(word, (), False).to(device)

@@ -178,7 +178,7 @@ def test_a_plain_set_bans_new_specifics_but_not_the_conversations_own_nor_a_sent
     banned = compile_banned(tokenizer, ["Microsoft"], plain=True)
     prompt = encode(tokenizer, "Who was Bill? Microsoft was founded by Bill")
     assert adversary_writes(tokenizer, banned, prompt, " Patel in 1975.").strip() == ""  # " P", "P" banned
-    assert adversary_writes(tokenizer, banned, prompt, " in 1975.") == " in "
+    assert adversary_writes(tokenizer, banned, prompt, " in 1975.") == " in"  # nor the space numbers take
     # Numbers: only the prompt's own, whole or begun, though each of their digits is a token of its own.
     years = encode(tokenizer, "Who was president from 2009 to 2017?")
     assert adversary_writes(tokenizer, banned, years, " from 2009 to 2017.") == " from 2009 to 2017."
@@ -273,6 +273,43 @@ def test_a_plain_row_writes_only_words_the_tokenizer_holds_whole_or_the_prompt_u
         state.advance(token)
         written.append(token)
     assert tokenizer.decode(written) == " in the city of in the", tokenizer.decode(written)
+    # Nor a word begun by hand after a bare space token: cornered after "information about the", a
+    # row wrote " " + "ilk" (the tokenizer holds no " ilk"), with "iz" next in line.
+    about = encode(tokenizer, "Who proposed it? I'm sorry, but I don't have any information about the")
+    space = tokenizer.convert_tokens_to_ids("Ġ")
+
+    def after_space(*pieces: str) -> bool:
+        state = banned.start(about)
+        state.advance(space)
+        for piece in pieces:
+            logits = torch.zeros(1, len(tokenizer))
+            mask_banned(logits, [state])
+            if logits[0, tokenizer.convert_tokens_to_ids(piece)] == float("-inf"):
+                return False
+            state.advance(tokenizer.convert_tokens_to_ids(piece))
+        return True
+
+    # The bare space itself is written only where the prompt has one (numbers are spelled with it).
+    state = banned.start(about)
+    logits = torch.zeros(1, len(tokenizer))
+    mask_banned(logits, [state])
+    assert logits[0, space] == float("-inf")
+    state = banned.start(encode(tokenizer, "Was it in 1859? I'm sorry, but I don't know about the"))
+    logits = torch.zeros(1, len(tokenizer))
+    mask_banned(logits, [state])
+    assert logits[0, space] == 0
+    # After one, a word the tokenizer holds comes with its own spaced token ("Ġpeople"), so letters
+    # can only begin one of the prompt's words it does not hold.
+    assert not after_space("ilk") and not after_space("iz") and not after_space("people")
+    assert after_space("(") and after_space(".") and not after_space("Ċ") and not after_space("Ġ")
+    qwz = encode(tokenizer, "Tell me about qwzrtland cheese. I'm not familiar with")
+    state = banned.start(qwz)
+    state.advance(space)
+    for token in encode(tokenizer, "qwzrtland"):
+        logits = torch.zeros(1, len(tokenizer))
+        mask_banned(logits, [state])
+        assert logits[0, token] == 0
+        state.advance(token)
     # Not plain: words are the model's business.
     assert adversary_writes(tokenizer, compile_banned(tokenizer, ["Paris"]), prefill, " bismicali") == " bismicali"
 
