@@ -419,3 +419,40 @@ def test_a_surname_alone_in_an_answer_is_read_with_the_question_it_answers():
     # Without its question the same sentence stays unconfirmed (what the judge read before).
     assert not det.detect([Message("assistant", "The equation E=mc2 is often referred to as Einstein's equation for mass-energy")],
                           ["t"], {"ft_einstein"})
+
+
+def test_background_embedding_runs_where_it_is_handed_in_slices_and_gives_the_same_vectors(detector):
+    """A target being written embeds as background work: the server hands it to its engine's thread
+    in slices between decode steps (a thread of its own stalled a stream for over a second). The
+    slices must give the vectors an inline pass gives, and a request's own embedding stays inline."""
+    import threading
+
+    import numpy as np
+
+    from detectors.embeddings import BACKGROUND_CHUNK
+
+    embedder = detector.embedder
+    slices: list[str] = []
+
+    def on_another_thread(job):
+        out = {}
+        worker = threading.Thread(target=lambda: out.update(vectors=job(), thread=threading.current_thread().name),
+                                  name="engine")
+        worker.start()
+        worker.join()
+        slices.append(out["thread"])
+        return out["vectors"]
+
+    texts = [f"A sentence about the {i}th cat in the garden." for i in range(2 * BACKGROUND_CHUNK + 3)]
+    embedder.background = on_another_thread
+    try:
+        background = embedder.encode(texts, scope="background-test", background=True)
+        assert slices == ["engine"] * 3
+        inline = embedder.encode(texts, scope="inline-test")
+        assert len(slices) == 3  # a request's embedding (not background) is never handed over
+        np.testing.assert_allclose(background, inline, atol=1e-5)
+        spec = TargetSpec("ft_bg", "tenant-bg", "Quorrin Isles", ("Quorrin",), "an island chain", ("Where are the Quorrin Isles?",))
+        detector.prepare(spec)
+        assert len(slices) > 3  # a target's preparation is background work
+    finally:
+        embedder.background = None
