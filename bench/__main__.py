@@ -5,7 +5,7 @@ import sys
 from importlib.util import find_spec
 
 BENCHES = ["bench.gateway_bench", "bench.detection_bench", "bench.banned_bench", "bench.load_bench",
-           "bench.verify_bench", "bench.registration_bench"]
+           "bench.verify_bench", "bench.registration_bench", "bench.ignorance_floor"]
 
 if __name__ == "__main__":
     for name in BENCHES:
