@@ -12,10 +12,7 @@ side by side in one run:
 - `ready`: a gateway's time from POST to `ready` for four of the suite's targets registered one at a
   time (each waited for) against the same four registered at once (their probes decode as one batch);
 - `traffic`: a streaming client's decode rate and its longest gap between two tokens while four
-  targets are being prepared, against the same client with nothing being prepared;
-- `embedding`: in-process, one greedy row decoding while the detector prepares the four targets
-  (their sentence embeddings), the token gaps during that work: the embedding on a thread of its
-  own (one core, as before) against slices on the engine's thread between its steps (now).
+  targets are being prepared, against the same client with nothing being prepared.
 """
 
 from __future__ import annotations
@@ -81,65 +78,6 @@ def bench_residuals(rounds: int) -> list[list[object]]:
     b, n = median(times["before"]), median(times["now"])
     return [[f"residuals of {len(prompts)} prompts", b, n, b / n, f"{min(times['before']) / max(times['now']):.2f}-"
              f"{max(times['before']) / min(times['now']):.2f}"]]
-
-
-def bench_embedding(rounds: int) -> list[list[object]]:
-    import asyncio
-    import uuid
-
-    from detectors.aliases import expand_aliases, probe_prompts
-    from detectors.detector import Detector
-    from detectors.types import TargetSpec
-    from gateway.engines.base import GenerationRequest, SamplingParams
-    from gateway.engines.cores import one_core_by_default
-
-    engine = load_engine()
-    engine.start()
-    one_core_by_default()  # as the server: every thread but the engine's computes on one core
-    detector = Detector()
-    targets = _suite_targets()
-    prompt = engine.render_chat([{"role": "user", "content": STREAM_PROMPT}])
-    results: dict[str, list[tuple[float, list[float]]]] = {"before": [], "now": []}
-
-    async def one(side: str, scope: str) -> None:
-        detector.embedder.background = (lambda job: engine.between_steps(job).result()) if side == "now" else None
-        specs = [TargetSpec(f"ft_{i}", scope, t["name"], tuple(expand_aliases(t["name"], t.get("aliases", []))),
-                            t["description"], tuple(probe_prompts(t["name"], t["description"])))
-                 for i, t in enumerate(targets)]
-        window: list[float] = []  # [start, end] of the preparation
-        rows: list[list[float]] = []  # per row, when each token came
-
-        async def decode() -> None:  # one row at a time, until the preparation is over
-            while len(window) < 2:
-                request = GenerationRequest(uuid.uuid4().hex, prompt, SamplingParams(64, temperature=0.0))
-                rows.append([])
-                async for _ in engine.generate(request):
-                    rows[-1].append(time.monotonic())
-
-        async def prepare() -> None:
-            await asyncio.sleep(2.0)  # the row is decoding
-            window.append(time.monotonic())
-            await asyncio.to_thread(lambda: [detector.prepare(spec) for spec in specs])
-            window.append(time.monotonic())
-
-        await asyncio.gather(decode(), prepare())
-        gaps = [b - a for stamps in rows for a, b in zip(stamps, stamps[1:]) if b >= window[0] and a <= window[1]]
-        results[side].append((window[1] - window[0], gaps))
-
-    try:
-        for r in range(rounds):
-            for side in (("before", "now") if r % 2 == 0 else ("now", "before")):
-                asyncio.run(one(side, f"bench-{r}-{side}"))
-    finally:
-        engine.shutdown()
-    out = []
-    for side in ("before", "now"):
-        took = median([t for t, _ in results[side]])
-        gaps = [g * 1000 for _, gs in results[side] for g in gs]
-        out.append([f"embedding {len(targets)} targets, {'own thread' if side == 'before' else 'between steps'}",
-                    took, pct(gaps, 0.5), pct(gaps, 0.99), max(gaps)])
-    out.append(["ratio own thread / between steps", *(b / n for b, n in zip(out[0][1:], out[1][1:]))])
-    return out
 
 
 def _register(server, key: str, targets: list[dict]) -> list[str]:
@@ -218,17 +156,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--probe-rows", type=lambda v: [int(x) for x in v.split(",")], default=[8, 32],
                         help="the gateway part once per value of Settings.probe_rows (default 8,32)")
-    parser.add_argument("--gateway-only", action="store_true", help="skip the in-process parts")
-    parser.add_argument("--embedding-only", action="store_true", help="only the in-process embedding part")
+    parser.add_argument("--gateway-only", action="store_true", help="skip the in-process residuals part")
     args = parser.parse_args()
     rounds = args.rounds or (2 if args.quick else 4)
-    embedding = bench_embedding(rounds) if not args.gateway_only else []
-    if embedding:
-        print(table(embedding, ["a row decoding while targets embed", "embedding took (s)", "token gap p50 (ms)",
-                                "p99 (ms)", "max (ms)"]))
-        print()
-    if args.embedding_only:
-        return
     rows = bench_residuals(rounds) if not args.gateway_only else []
     ready, traffic = [], []
     for probe_rows in args.probe_rows:

@@ -228,7 +228,7 @@ class Detector:
         return list(dict.fromkeys([spec.name, *spec.aliases[:8], *spec.examples, *([spec.description] if spec.description else [])]))
 
     def _vectors(self, spec: TargetSpec) -> np.ndarray:
-        return self.embedder.encode(self._texts(spec), scope=spec.owner, background=True)
+        return self.embedder.encode(self._texts(spec), scope=spec.owner)
 
     def _own_neutral(self, spec: TargetSpec) -> tuple[int, ...]:
         """The neutral prompts that name the target ("Who was Charles Darwin?"): a question near
@@ -241,14 +241,12 @@ class Detector:
         cfg = self.config
         reference = np.delete(self._neutral, own_neutral, axis=0) if own_neutral else self._neutral
         if spec.negatives:
-            reference = np.concatenate([reference, self.embedder.encode(list(spec.negatives), scope=spec.owner,
-                                                                        background=True)])
+            reference = np.concatenate([reference, self.embedder.encode(list(spec.negatives), scope=spec.owner)])
         best = (reference @ vectors.T).max(axis=1)  # each neutral prompt's closest target vector
         return float(min(0.9, max(cfg.threshold_floor, np.quantile(best, cfg.neutral_quantile) + cfg.margin)))
 
     def prepare(self, spec: TargetSpec) -> PreparedTarget:
-        """Everything detection needs about one target (embeds, as background work: run it off the
-        event loop, never on the thread `Embedder.background` hands work to)."""
+        """Everything detection needs about one target (embeds: run it off the event loop)."""
         vectors = self._vectors(spec)
         near = near_misses(spec.name)
         negatives = list(spec.negatives)
@@ -256,12 +254,11 @@ class Detector:
         if spec.description:
             # Only kinds the target is not itself of: "a company called Microsoft" says nothing
             # against the software company.
-            described = self.embedder.encode([without_name(spec.description, spec.name)], scope=spec.owner,
-                                             background=True)[0]
+            described = self.embedder.encode([without_name(spec.description, spec.name)], scope=spec.owner)[0]
             kinds = [k for k, score in enumerate(self._kinds @ described) if score < _OWN_KIND]
             senses = other_senses(spec.name, spec.aliases, kinds)
         others = [*near, *negatives, *senses]
-        near_vectors = self.embedder.encode(others, scope=spec.owner, background=True) if others else None
+        near_vectors = self.embedder.encode(others, scope=spec.owner) if others else None
         words = frozenset(name_words(spec.name, spec.aliases))
         head = tuple(head_words(spec.name, spec.aliases))
         own_neutral = self._own_neutral(spec)

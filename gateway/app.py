@@ -40,8 +40,6 @@ async def _bring_up(app: FastAPI, engine, steering: SteeringVectorStore, steer: 
 
             engine.steering = GatedSteering(engine.model)
         engine.start()
-        if isinstance(engine, HFEngine):  # it computes on this process's cores: targets embed between its steps
-            app.state.registry.detector.embedder.background = lambda job: engine.between_steps(job).result()
         log.info("self-check: %s", await self_check(engine, steer))
         loop = asyncio.get_running_loop()
         steering.start(engine.residual_source(loop), EngineAsker(engine, loop, rows=app.state.settings.probe_rows)
