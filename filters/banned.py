@@ -28,7 +28,10 @@ split, the token that would finish the string is banned. The rules:
   nor can a capital be glued onto a word ("defeatedThe 2016 election…", a continuation that
   started the sentence over, held words or not) or a full stop ("I.V.E.U.S.A").
   Its words are words: one goes on only toward a word the tokenizer holds whole (or its plural)
-  or one of the prompt's ("bismicali" is none), and it writes no script the prompt does not. Nor
+  or one of the prompt's ("bismicali" is none), and it writes no script the prompt does not, nor a
+  bare space token unless the prompt has one, nor after one a second space, a line break or any
+  letters but the start of one of the prompt's words: a word the tokenizer holds comes with a
+  space token of its own, so " " + "ilk" is a word spelled by hand (`Vocab.after_bare_space`). Nor
   does it write the same three tokens twice: a row cornered on every name it knew loops.
 
 A row's `BanState` tracks the trie nodes its recent text has reached: at most one per start
