@@ -153,8 +153,7 @@ class BannedSet:
             state._unwritten = self.vocab.foreign(script_leads(prompt))
             # Nor a bare space token, unless the prompt has one: it spells numbers and rare words
             # (" " + "ilk": a row cornered after "information about the" wrote " ilk", " iz gone").
-            if not any(self.vocab.raw[t].isspace() and b"\n" not in self.vocab.raw[t]
-                       for t in prompt_ids if t < len(self.vocab.raw)):
+            if self.vocab.bare_space_ids.isdisjoint(prompt_ids):
                 state._unwritten = torch.cat([state._unwritten, self.vocab.bare_spaces])
             state._specifics = torch.cat([specific[~torch.isin(specific, held)], state._unwritten])
             # A number the set bans is not the prompt's to write ("2017", a fact term of Obama's,
@@ -364,7 +363,7 @@ class BanState:
             self._after_i = token_id < len(raw) and raw[token_id].strip() == b"I"
             self._after_letter = token_id < len(raw) and raw[token_id][-1:].isalpha()
             self._after_stop = token_id < len(raw) and raw[token_id][-1:] == b"."
-            self._after_space = token_id < len(raw) and raw[token_id].isspace() and b"\n" not in raw[token_id]
+            self._after_space = token_id in banned.vocab.bare_space_ids
             spelled_raw = raw[token_id] if token_id < len(raw) else b""
             goes_on = self._word and spelled_raw[:1].isalpha() and spelled_raw.isascii()
             tail = re.search(rb"[A-Za-z]*$", spelled_raw).group().lower()

@@ -204,10 +204,13 @@ class Vocab:
         return torch.tensor([raw[:1].isalpha() or raw[:1].isspace() for raw in self.raw], dtype=torch.bool)
 
     @cached_property
-    def bare_spaces(self) -> torch.Tensor:
+    def bare_space_ids(self) -> frozenset[int]:
         """Ids of the tokens that are spaces only, no line break: " ", "  ", a tab."""
-        return torch.tensor([t for t, raw in enumerate(self.raw) if raw.isspace() and b"\n" not in raw],
-                            dtype=torch.long)
+        return frozenset(t for t, raw in enumerate(self.raw) if raw.isspace() and b"\n" not in raw)
+
+    @cached_property
+    def bare_spaces(self) -> torch.Tensor:
+        return torch.tensor(sorted(self.bare_space_ids), dtype=torch.long)
 
     @lru_cache(maxsize=256)  # a vocabulary-sized mask each: a word's mask is remade in milliseconds
     def _unheld(self, word: bytes, device: torch.device) -> torch.Tensor:
