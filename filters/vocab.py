@@ -234,16 +234,15 @@ class Vocab:
 
     def _is_word(self, word: bytes) -> bool:
         held = self.held_words
-        return (word in held or word.endswith(b"s") and word[:-1] in held or word.endswith(b"es") and word[:-2] in held
-                or word.endswith(b"ies") and word[:-3] + b"y" in held)
+        return word in held or any(stem in held and word in _plural_tails(stem, stem)
+                                   for stem in (word[:-1], word[:-2], word[:-3] + b"y"))
 
     def _toward(self, word: bytes, rests) -> set[int]:
         """The tokens that go on from `word` toward one of the words it begins (`rests`: what completes each)."""
         _, going_on, closing = self._letter_continuations
         allowed: set[int] = set()
         for rest in rests:
-            plurals = (rest + b"s", rest + b"es", *((rest[:-1] + b"ies",) if rest.endswith(b"y") else ()))
-            for tail in (rest, *plurals):
+            for tail in (rest, *_plural_tails(word + rest, rest)):
                 for k in range(1, len(tail) + 1):
                     allowed.update(going_on.get(tail[:k], ()))
                 allowed.update(closing.get(tail, ()))
@@ -260,6 +259,15 @@ class Vocab:
     @cached_property
     def _starts(self) -> list[str]:
         return [raw.decode("utf-8", errors="ignore").lstrip() for raw in self.raw]
+
+
+def _plural_tails(word: bytes, rest: bytes) -> tuple[bytes, ...]:
+    """How `rest`, which completes `word`, goes on into its plural. A word that ends in "s" is most
+    often a plural already ("healers": a row wrote "healer" + "se" toward "healerses"); only "-ss"
+    and "-us" take another ("classes", "buses")."""
+    if word.endswith(b"s"):
+        return (rest + b"es",) if word.endswith((b"ss", b"us")) else ()
+    return (rest + b"s", rest + b"es", *((rest[:-1] + b"ies",) if rest.endswith(b"y") else ()))
 
 
 def script_leads(data: bytes) -> frozenset[int]:
