@@ -37,6 +37,9 @@ from detectors.normalize import normalize, normalize_with_offsets
 # A word longer than this (a base64 blob, a letter run without end) is cut for context, so
 # each feed costs at most about this much normalizing however long the stream grows.
 _MAX_CONTEXT = 256
+# A judge reads at most this much of what the stream goes on from (`written`): the answer sent
+# before a rewind, whole, and a prefill's or a raw prompt's end; the conversation it has anyway.
+_MAX_JUDGED_BEFORE = 2_000
 # What is glued to a name, and whether it is a word of its own (a capital then lower-case letters).
 _GLUED_RUN = re.compile(r"\w+")
 _WORD = re.compile(r"[A-Z]?[a-z]{2,}")
@@ -93,8 +96,8 @@ class GuardPatterns:
         return [(end + 1 - size, end + 1) for automaton in self._automata for end, size in automaton.iter(compact)]
 
     def start(self, judge: Callable[[str], bool] | None = None, executor: Executor | None = None,
-              open_end: bool = False, context: str = "") -> StreamGuard:
-        return StreamGuard(self, judge, executor, open_end, context)
+              open_end: bool = False, written: str = "") -> StreamGuard:
+        return StreamGuard(self, judge, executor, open_end, written)
 
 
 class _View:
@@ -137,20 +140,27 @@ class StreamGuard:
     occurrence; a match it clears is emitted. With an `executor` the judge runs there and the
     guard holds the text from the match on until it answers, so whoever feeds the guard (the
     engine's decode loop) never waits for it; only `finish` waits for answers still due.
+
+    `written`: what the stream goes on from and the reader already has (a client's prefill, the
+    answer sent before a rewind). It is never emitted, and a match wholly inside it is not the
+    stream's; one it begins and the stream finishes is ("…painted by Leonardo" + " da Vinci").
+    Its last `_MAX_CONTEXT` characters are matched, from a word start (a judge reads more).
     """
 
     def __init__(self, patterns: Sequence[str] | GuardPatterns, judge: Callable[[str], bool] | None = None,
-                 executor: Executor | None = None, open_end: bool = False, context: str = ""):
+                 executor: Executor | None = None, open_end: bool = False, written: str = ""):
         self._patterns = patterns if isinstance(patterns, GuardPatterns) else GuardPatterns(patterns)
         self._judge = judge
         self._executor = executor
         self._open_end = open_end
         self._verdicts: dict[int, Future] = {}  # stream offset of a match end -> the judge's answer
-        self._raw = ""  # the window: raw text kept for context plus everything not yet emitted
-        self._emitted = 0  # how much of the window has been emitted
+        window, read = _tail(written, _MAX_CONTEXT), _tail(written, _MAX_JUDGED_BEFORE)
+        self._raw = window  # the window: raw text kept for context plus everything not yet emitted
+        self._emitted = len(window)  # how much of the window has been emitted (or was never to be)
         self._trimmed = 0  # raw characters dropped from the front of the window so far
-        # What was dropped, kept only for a judge; `context` is the answer this stream continues.
-        self._history: list[str] = [context] if context and judge is not None else []
+        # What was dropped, kept only for a judge, with what came before the window.
+        before = read[:len(read) - len(window)]
+        self._history: list[str] = [before] if judge is not None and before else []
         self._cleared: set[int] = set()  # stream offsets of match ends the judge let through
         self.tripped = False
 
@@ -345,15 +355,25 @@ class GuardPlan:
     judge: Callable[[str], bool] | None = None
     executor: Executor | None = None
 
-    def start(self, context: str = "") -> StreamGuard | GuardChain:
-        """One row's guard; `context` is the answer text this row continues (after a rewind), so
-        the judge reads the whole answer."""
+    def start(self, written: str = "") -> StreamGuard | GuardChain:
+        """One row's guard; `written` is the text this row goes on from (a client's prefill, the
+        answer sent before a rewind): names it begins are finished in the row, and the judge
+        reads it."""
         guards = []
         if self.banned:
-            guards.append(self.banned.start(open_end=True))
+            guards.append(self.banned.start(open_end=True, written=written))
         if self.watched:
-            guards.append(self.watched.start(self.judge, self.executor, context=context))
+            guards.append(self.watched.start(self.judge, self.executor, written=written))
         return guards[0] if len(guards) == 1 else GuardChain(guards)
+
+
+def _tail(written: str, limit: int) -> str:
+    """The last `limit` characters of `written`, from the start of a word."""
+    if len(written) <= limit:
+        return written
+    tail = written[-limit:]
+    space = re.search(r"\s", tail)
+    return tail[space.end():] if space else tail
 
 
 def _settled(value: bool) -> Future:

@@ -217,15 +217,18 @@ class Planner:
             raise detector_unavailable() from None
         if not result.targets and not result.background and not policy.uses("guard"):
             return messages, None
-        return await asyncio.to_thread(self.build, snapshot, messages, result, policy, form=form, listing=listing)
+        return await asyncio.to_thread(self.build, snapshot, messages, result, policy, form=form, listing=listing,
+                                       continues=client_text(messages, form))
 
     def build(self, snapshot: Snapshot, messages, result: PlanResult, policy: ResponsePolicy, ban: bool = False,
-              form: str = "chat", listing: bool = False, written: str = ""):
+              form: str = "chat", listing: bool = False, written: str = "", continues: str = ""):
         """The row plan (compiles bans and guard patterns, may touch the store for steering
         vectors: call it off the event loop). `ban` bans the fired names whatever the policy: a
         continuation after a rewind that did not would write the stopped name again. `written`:
-        for the continuation of a model's own answer, what the client has of it."""
-        plan = RowPlan()
+        for the continuation of a model's own answer, what the client has of it. `continues`: the
+        client's own text the answer goes on from (`client_text`), which the guard reads as the
+        stream's start: a name it begins and the answer finishes is the answer's."""
+        plan = RowPlan(continues=continues)
         targets = result.targets
         kept_out = [*targets, *result.background]  # every target whose names stay out
         asked = messages
@@ -299,10 +302,9 @@ class Planner:
             # The opener follows the answer, which the continuation's prompt ends with.
             plan.opener = continuation_opener(written)
             return messages
-        under_way = messages[-1]["role"] == "assistant" or form == "text"
-        written = messages[-1]["content"] if under_way else ""
+        written = client_text(messages, form)
         plan.opener = continuation_opener(written)
-        if under_way:
+        if written:
             return [*messages[:-1], {**messages[-1], "content": written + plan.opener}]
         return [*messages, {"role": "assistant", "content": plan.opener}]
 
@@ -311,21 +313,28 @@ class Planner:
         """The plan to continue a rewound answer with: the targets the conversation fired plus
         those the answer so far fires (the stopped name included), over the same snapshot.
         `answer`: all of it, the stopped name included; `written`: what the client has. The plan's
-        `opener` is text to send after `written`, which the prompt does not hold yet."""
-        found = self.detect(snapshot, [*messages, {"role": "assistant", "content": answer}])
+        `opener` is text to send after `written`, which the prompt does not hold yet. A client's
+        prefill the answer went on from is read with it: "…painted by Leonardo" + " da Vinci"
+        names him, and the answer trails off after the prefill, not after nothing."""
+        client = client_text(messages, form)
+        if client:
+            found = self.detect(snapshot, [*messages[:-1], {**messages[-1], "content": client + answer}])
+        else:
+            found = self.detect(snapshot, [*messages, {"role": "assistant", "content": answer}])
         # An answer that went near a background target after all gets the target's whole treatment.
         fired = {t.id: t for t in [*result.targets, *result.background, *found.targets]}
         merged = PlanResult([*result.detections, *found.detections], list(fired.values()))
         if result.targets:
             # The answer began with Lethe's opener, which the prompt holds and the client has.
-            planned, plan = self.build(snapshot, messages, merged, policy, ban=True, form=form)
+            planned, plan = self.build(snapshot, messages, merged, policy, ban=True, form=form, continues=client)
             if plan is not None:
                 plan.opener = ""
             return planned, plan
         # The model's own answer, under way (a structured one keeps its format: no opener).
         if form != "structured":
             form = "continued"
-        return self.build(snapshot, messages, merged, policy, ban=True, form=form, written=written)
+        return self.build(snapshot, messages, merged, policy, ban=True, form=form, written=client + written,
+                          continues=client)
 
     def _answer_judge(self, snapshot: Snapshot, messages, fired: set[str], policy: ResponsePolicy):
         def judge(answer: str) -> bool:
@@ -343,6 +352,13 @@ class Planner:
 
 # Where a text ends so that a new sentence may follow it.
 _SENTENCE_OVER = re.compile(r"(?:^|[.!?:;\n\"')\]])\s*$")
+
+
+def client_text(messages, form: str) -> str:
+    """The client's own text the answer goes on from: an assistant prefill, a raw completion's prompt."""
+    if messages and (messages[-1]["role"] == "assistant" or form == "text"):
+        return messages[-1]["content"]
+    return ""
 
 
 def continuation_opener(written: str) -> str:

@@ -75,7 +75,7 @@ def test_a_row_that_raises_does_not_disturb_its_batch():
     from gateway.engines.base import GenerationRequest, RowPlan, SamplingParams
 
     class ExplodingGuard:
-        def start(self, context=""):
+        def start(self, written=""):
             return self
 
         def feed(self, text):

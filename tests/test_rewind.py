@@ -231,6 +231,34 @@ def test_a_triggered_continuation_trails_off_instead_of_finishing_the_sentence(s
     assert start + streamed == choice.text
 
 
+def test_a_name_the_clients_own_text_begins_is_not_finished(server, keys):
+    """A prefill or a raw prompt that ends with the first letters or words of a name ("...is in
+    Par", "...painted by Leonardo") fires nothing; the base model finishes the name ("ís,
+    France."). The guard reads the client's text as the start of the answer: the name is stopped
+    where the answer would finish it, and the answer trails off from the client's words instead."""
+    start = "The Louvre museum is in Par"
+    prefill = [{"role": "user", "content": "In which city is the Louvre museum?"},
+               {"role": "assistant", "content": start}]
+    [(base, _)], _ = ask(server, keys["base"], "", messages=prefill)
+    assert names_paris(start + base) and not names_paris(base), base  # named only across the seam
+    for stream in (False, True):
+        [(text, reason)], _ = ask(server, keys["default"], "", messages=prefill, stream=stream)
+        assert not names_paris(start + text) and not spliced(text), text
+        assert text.startswith(TRAILING_OFF) and reason == "stop", (text, reason)
+    # Sampled, no choice finishes the client's word into the name (what the answer says later is
+    # the judge's: "Pararacett Paris" reads as someone's name, another sense of the word).
+    sampled, _ = ask(server, keys["default"], "", messages=prefill, n=3, temperature=1, seed=3)
+    assert not any(names_paris(start + t.split(" ")[0]) for t, _ in sampled), sampled
+
+    def completed(key) -> str:
+        reply = server.client(key).completions.create(model=MODEL, prompt=start, max_tokens=24, temperature=0)
+        return reply.choices[0].text
+
+    assert names_paris(start + completed(keys["base"]))
+    text = completed(keys["default"])
+    assert not names_paris(start + text) and text.startswith(TRAILING_OFF), text
+
+
 def test_structured_triggered_answers_keep_their_format_without_the_opener(server, keys):
     reply = server.client(keys["default"]).chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": "Describe Paris as a JSON object."}], temperature=0,

@@ -79,6 +79,9 @@ class RowPlan:
     # A structured answer (JSON, a tool call) cannot be one sentence of ignorance: its free-text
     # string values are (`filters.grammar.ignorant_schema`), the first of these that fits.
     ignorant_strings: tuple[str, ...] = ()
+    # The client's own text the answer goes on from (an assistant prefill, a raw completion's
+    # prompt): the guard reads it as the start of the stream, never sends it.
+    continues: str = ""
 
     @property
     def empty(self) -> bool:

@@ -107,7 +107,7 @@ class RowStream:
             # Bans without the names (`plain` only): the names are still kept out of top_logprobs.
             self.redact_state = redact.start(self.request.prompt_ids)
         if self.plan.guard is not None:
-            self.guard = self.plan.guard.start(self.request.answer_prefix)
+            self.guard = self.plan.guard.start(self.plan.continues + self.request.answer_prefix)
         if self.plan.holds and self.request.params.structured is None:
             self.hold = SafePoints(max_sentences=self.plan.sentences, after=self.request.answer_prefix)
 

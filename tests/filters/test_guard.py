@@ -183,3 +183,33 @@ def test_a_cut_short_stream_keeps_what_begins_no_name(text):
     assert sent + guard.finish(cut_short=True) == text
     guard = GuardPatterns(["Leonardo da Vinci"]).start()
     assert guard.feed("the portrait of Leonardo da").text_to_emit + guard.finish(cut_short=True) == "the portrait of"
+
+
+def test_a_name_the_written_text_begins_and_the_stream_finishes_is_stopped():
+    """A client's prefill "The Mona Lisa was painted by Leonardo" went on " da Vinci, a renowned
+    Italian artist": neither side names him alone. The guard reads what the stream goes on from
+    (never sending it): a name it begins is stopped where the stream finishes it, in any spelling;
+    one wholly inside it is the client's, not the stream's."""
+    vinci = GuardPatterns(["Leonardo da Vinci"])
+    prefill = "Who painted it? The Mona Lisa was painted by Leonardo"
+    for chunks in ([" da Vinci, a renowned", " Italian artist."], [" d", "a V", "inci."], [" DA VINC1."]):
+        assert run_guard(vinci.start(written=prefill), chunks) == ("", True), chunks
+        assert run_guard(vinci.start(open_end=True, written=prefill), chunks) == ("", True), chunks
+    assert run_guard(vinci.start(written=prefill), [" and his pupils."]) == (" and his pupils.", False)
+    # Named whole before the stream: the client's words, and the stream may go on from them.
+    assert run_guard(vinci.start(written="It was Leonardo da Vinci"), [", a painter."]) == (", a painter.", False)
+    assert run_guard(GuardPatterns(["Paris"]).start(written="The Louvre is in Par"), ["ís, France."]) == ("", True)
+    # Only the end of a long text is read: the window stays bounded.
+    assert run_guard(vinci.start(written="word " * 10_000 + "Leonardo"), [" da Vinci."]) == ("", True)
+
+
+def test_a_judge_reads_the_written_text_with_the_stream():
+    seen = []
+
+    def judge(text):
+        seen.append(text)
+        return True
+
+    guard = GuardPatterns(["Leonardo da Vinci"]).start(judge, written="Sent before a rewind. Then Leonardo")
+    assert run_guard(guard, [" da Vinci painted it, they say."]) == ("", True)
+    assert seen and seen[0].startswith("Sent before a rewind. Then Leonardo da Vinci")
