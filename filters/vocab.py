@@ -267,7 +267,10 @@ def _plural_tails(word: bytes, rest: bytes) -> tuple[bytes, ...]:
     and "-us" take another ("classes", "buses")."""
     if word.endswith(b"s"):
         return (rest + b"es",) if word.endswith((b"ss", b"us")) else ()
-    return (rest + b"s", rest + b"es", *((rest[:-1] + b"ies",) if rest.endswith(b"y") else ()))
+    if word.endswith((b"x", b"z", b"ch", b"sh", b"o")):
+        return rest + b"s", rest + b"es"
+    # "-es" only follows a hiss or an "o": a sampled row wrote "debug" + "e" toward "debuges".
+    return (rest + b"s", *((rest[:-1] + b"ies",) if rest.endswith(b"y") else ()))
 
 
 def script_leads(data: bytes) -> frozenset[int]:

@@ -246,10 +246,10 @@ def test_a_plain_row_writes_only_words_the_tokenizer_holds_whole_or_the_prompt_u
     # Half a word must go on to a whole one: " unbe known" ("unbe" begins "unbelievable", and is nothing).
     assert "unbe known" not in adversary_writes(tokenizer, banned, prefill, " unbe known.")
     for fine in (" food.", " cheeses and its wines.", " delicacies.", " bakers", " architecture, I think.",
-                 " healers.", " classes.", " buses."):
+                 " healers.", " classes.", " buses.", " boxes.", " churches.", " heroes."):
         assert adversary_writes(tokenizer, banned, prefill, fine) == fine
     # A plural is not pluralized again: " heal" + "er" + "se" went toward "healerses" ("healers" is held).
-    for twice in (" healerse", " healerses", " bakerses"):
+    for twice in (" healerse", " healerses", " bakerses", " debuge", " debuges"):
         assert not adversary_writes(tokenizer, banned, prefill, twice + ".").startswith(twice), twice
     # A word of the prompt's own is a word, however the tokenizer splits it ("Qwzrtlandia").
     told = encode(tokenizer, "Tell me about Qwzrtlandia. I'm not familiar with")
