@@ -302,11 +302,8 @@ class Planner:
             # The opener follows the answer, which the continuation's prompt ends with.
             plan.opener = continuation_opener(written)
             return messages
-        written = client_text(messages, form)
-        plan.opener = continuation_opener(written)
-        if written:
-            return [*messages[:-1], {**messages[-1], "content": written + plan.opener}]
-        return [*messages, {"role": "assistant", "content": plan.opener}]
+        plan.opener = continuation_opener(client_text(messages, form))
+        return with_answer(messages, form, plan.opener)
 
     def _replan(self, snapshot: Snapshot, messages, result: PlanResult, policy: ResponsePolicy, form: str,
                 answer: str, written: str):
@@ -317,10 +314,7 @@ class Planner:
         prefill the answer went on from is read with it: "…painted by Leonardo" + " da Vinci"
         names him, and the answer trails off after the prefill, not after nothing."""
         client = client_text(messages, form)
-        if client:
-            found = self.detect(snapshot, [*messages[:-1], {**messages[-1], "content": client + answer}])
-        else:
-            found = self.detect(snapshot, [*messages, {"role": "assistant", "content": answer}])
+        found = self.detect(snapshot, with_answer(messages, form, answer))
         # An answer that went near a background target after all gets the target's whole treatment.
         fired = {t.id: t for t in [*result.targets, *result.background, *found.targets]}
         merged = PlanResult([*result.detections, *found.detections], list(fired.values()))
@@ -359,6 +353,15 @@ def client_text(messages, form: str) -> str:
     if messages and (messages[-1]["role"] == "assistant" or form == "text"):
         return messages[-1]["content"]
     return ""
+
+
+def with_answer(messages, form: str, answer: str) -> list[dict]:
+    """The conversation with `answer` after it: joined to the client's own text it goes on from
+    (`client_text`), else as the assistant's turn."""
+    client = client_text(messages, form)
+    if client:
+        return [*messages[:-1], {**messages[-1], "content": client + answer}]
+    return [*messages, {"role": "assistant", "content": answer}]
 
 
 def continuation_opener(written: str) -> str:
